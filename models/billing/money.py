@@ -1,0 +1,79 @@
+"""Money as integer minor units of an ISO 4217 currency.
+
+Amounts cross the wire as decimal strings in major units ("30.00", "345" for JPY) and live
+everywhere else as ``int`` minor units. The one rounding mode of the product is named here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from functools import cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+from models.billing.errors import InvalidAmount, UnknownCurrency
+
+ROUNDING = "half-up"
+"""Every computed line is rounded once, half away from zero (Kill Bill, Lago, Aria)."""
+
+MAX_MINOR = 2**63 - 1
+"""Amounts must fit a signed 64-bit column."""
+
+
+@cache
+def _known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def minor_units(currency: str) -> int:
+    """Decimals of the currency's minor unit (JPY 0, USD 2, KWD 3), from CLDR via Babel."""
+    if currency not in _known_currencies():
+        raise UnknownCurrency(currency)
+    return int(get_currency_precision(currency))
+
+
+def check_currency(currency: object) -> str:
+    """Return the currency code if it is a known ISO 4217 code, else raise."""
+    if not isinstance(currency, str) or currency not in _known_currencies():
+        raise UnknownCurrency(str(currency))
+    return currency
+
+
+def parse_amount(text: object, currency: str, *, field: str = "amount") -> int:
+    """Parse a decimal string in major units into minor units, refusing anything inexact.
+
+    Floats are refused even when they look harmless: ``0.1`` has no exact binary value, and a
+    billing system that accepts them has already lost the cent it will be asked about.
+    """
+    if isinstance(text, bool) or not isinstance(text, str):
+        kind = type(text).__name__
+        raise InvalidAmount(field, f"must be a decimal string such as \"30.00\", not a {kind}")
+    digits = minor_units(currency)
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise InvalidAmount(field, f"{text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise InvalidAmount(field, f"{text!r} is not a finite number")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if -exponent > digits:
+        raise InvalidAmount(field, f"{text!r} has more than {digits} decimals for {currency}")
+    minor = int(value.scaleb(digits))
+    if abs(minor) > MAX_MINOR:
+        raise InvalidAmount(field, f"{text!r} is too large")
+    return minor
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """Render minor units as a decimal string with the currency's own decimals."""
+    digits = minor_units(currency)
+    return str(Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits)))
+
+
+def round_half_up(value: Fraction) -> int:
+    """Round an exact fraction of minor units to an integer, halves away from zero."""
+    magnitude = abs(value)
+    rounded = (magnitude.numerator * 2 + magnitude.denominator) // (magnitude.denominator * 2)
+    return rounded if value >= 0 else -rounded

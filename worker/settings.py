@@ -1,0 +1,66 @@
+"""One frozen settings object, read from the environment (prefix ``BILLING_``) once.
+
+Defaults run on a fresh machine with nothing configured: a SQLite file in ``.billing/`` and the
+local Redis (or an embedded one, see ``worker.redis_server``). Production sets
+``BILLING_DATABASE_URL`` and ``BILLING_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".billing")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", frozen=True, extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_HOME / 'billing.sqlite3'}",
+        description="SQLAlchemy URL; PostgreSQL (postgresql+psycopg://...) in production.",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Broker and event stream; when nothing answers there, `billing run` embeds one.",
+    )
+    namespace: str = Field(default="billing", description="Prefix of every Redis key the worker uses.")
+    events_stream: str = Field(default="events:invoice", description="Redis Stream of invoice events.")
+    events_maxlen: int = Field(default=1_000_000, description="Approximate cap of the event stream.")
+    event_source: str = Field(default="urn:billing-worker", description="CloudEvents `source`.")
+
+    producers_file: Path | None = Field(
+        default=None, description="JSON file of producers, their keys and permissions."
+    )
+    signature_tolerance_seconds: int = Field(default=300, ge=1)
+    combine_invoices: bool = Field(default=True, description="Client default; an account's own value wins.")
+    invoice_prefix: str = Field(default="INV", description="Invoice numbers read PREFIX-YYYY-NNNNNN.")
+    max_catch_up_periods: int = Field(default=36, ge=1)
+    unknown_account_grace_seconds: int = Field(default=3600, ge=0)
+    max_deliveries: int = Field(default=5, ge=1, description="Deliveries before a message is quarantined.")
+
+    max_retries: int = Field(default=5, ge=0)
+    min_backoff_ms: int = Field(default=1_000, ge=1)
+    max_backoff_ms: int = Field(default=300_000, ge=1)
+    time_limit_ms: int = Field(default=120_000, ge=1_000)
+    max_age_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=1_000)
+    heartbeat_timeout_ms: int = Field(default=15_000, ge=1_000)
+    maintenance_chance: int = Field(default=50_000, ge=1, le=1_000_000)
+
+    bill_run_batch_size: int = Field(default=300, ge=1)
+    scheduler_interval_seconds: int = Field(default=3600, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_interval_seconds: float = Field(default=0.2, gt=0)
+
+    metrics_port: int = Field(default=9464, ge=0, description="Prometheus endpoint; 0 turns it off.")
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    log_level: str = Field(default="INFO")
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
