@@ -1,0 +1,80 @@
+"""Messages that arrived before their account: parked, resumed on onboarding, rejected after a grace.
+
+Queues are not ordered across message types, so a balance line may overtake the onboarding of its
+account. It waits in the database (not in a broker delay, which a restart can lose or duplicate);
+onboarding the account re-sends it at once, and after the grace period it is rejected
+``unknown_account``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import dramatiq
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs import rejections
+from jobs.client import build_message
+from jobs.receiving import Received
+from models.tables.account import Account
+from models.tables.parked_message import ParkedMessage
+from worker.db import transaction
+
+log = structlog.get_logger(__name__)
+
+REPLAY_OPTION = "billing_replay"
+
+
+def park(session: Session, received: Received, account_id: str, grace: timedelta) -> str:
+    """Keep the envelope until its account exists (idempotent per message id)."""
+    envelope, now = received.envelope, received.now
+    found = session.scalar(select(ParkedMessage.id).where(ParkedMessage.message_id == envelope.id))
+    if found is None:
+        session.add(ParkedMessage(
+            message_id=envelope.id, account_id=account_id, message_type=envelope.type,
+            envelope=json.dumps(received.raw), first_seen_at=now, retry_at=now + grace,
+        ))
+    log.info("message_parked", account_id=account_id, message_id=envelope.id)
+    return "parked"
+
+
+def _resend(broker: dramatiq.Broker, envelope_json: str) -> None:
+    message = build_message(json.loads(envelope_json))
+    broker.enqueue(message.copy(options={**message.options, REPLAY_OPTION: "parked"}))
+
+
+def resume(sessions: sessionmaker[Session], broker: dramatiq.Broker, account_id: str) -> int:
+    """Re-send what waited for ``account_id``; called after its onboarding committed."""
+    with transaction(sessions) as session:
+        rows = session.execute(
+            select(ParkedMessage.id, ParkedMessage.envelope).where(ParkedMessage.account_id == account_id)
+        ).all()
+    for row_id, envelope_json in rows:
+        _resend(broker, envelope_json)
+        with transaction(sessions) as session:
+            session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))
+    return len(rows)
+
+
+def sweep(sessions: sessionmaker[Session], broker: dramatiq.Broker, now: datetime) -> tuple[int, int]:
+    """Resume parked messages whose account exists now; reject those past their grace period."""
+    with transaction(sessions) as session:
+        ready = session.scalars(
+            select(ParkedMessage.account_id).join(Account, Account.id == ParkedMessage.account_id).distinct()
+        ).all()
+        expired = session.execute(
+            select(ParkedMessage.id, ParkedMessage.envelope, ParkedMessage.account_id, ParkedMessage.message_type)
+            .where(ParkedMessage.retry_at <= now, ParkedMessage.account_id.not_in(ready))
+        ).all()
+    resumed = sum(resume(sessions, broker, account_id) for account_id in ready)
+    for row_id, envelope_json, account_id, message_type in expired:
+        rejections.record(
+            sessions, json.loads(envelope_json), code="unknown_account", now=now, message_type=message_type,
+            reason=f"account {account_id} was not onboarded within the grace period; the line was not applied",
+        )
+        with transaction(sessions) as session:
+            session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))
+    return resumed, len(expired)

@@ -1,0 +1,80 @@
+"""Rejected and quarantined messages: stored with a code, a reason and a redacted payload.
+
+A rejection is final for the message (never retried). It is written in its own short
+transaction, so the work transaction that failed leaves nothing behind. Where a replay can make
+sense (a line that waited for an account, a message that kept killing its worker), the
+untouched envelope is kept beside it as a parked message that ``billing dlq replay`` re-sends.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.db import transaction
+from worker.logging import redact_payload
+from worker.metrics import MESSAGES, REJECTIONS
+
+log = structlog.get_logger(__name__)
+
+REPLAYABLE = frozenset({"unknown_account", "quarantined", "retries_exhausted"})
+"""Codes whose cause can go away; the others need a corrected message from the producer."""
+
+
+@dataclass(frozen=True)
+class RejectionRecord:
+    code: str
+    reason: str
+    message_id: str | None
+    message_type: str | None
+    producer: str | None
+
+
+def describe(raw: object) -> tuple[str | None, str | None, str | None]:
+    """Message id, type and producer of a raw envelope, as far as they can be read."""
+    if not isinstance(raw, dict):
+        return None, None, None
+
+    def text(name: str) -> str | None:
+        value = raw.get(name)
+        return value[:64] if isinstance(value, str) else None
+
+    return text("id"), text("type"), text("producer")
+
+
+def payload_text(raw: Any) -> str:
+    try:
+        return json.dumps(redact_payload(raw), default=str, sort_keys=True)[:65536]
+    except (TypeError, ValueError):
+        return json.dumps({"unprintable": type(raw).__name__})
+
+
+def record(
+    sessions: sessionmaker[Session],
+    raw: object,
+    *,
+    code: str,
+    reason: str,
+    now: datetime,
+    message_type: str | None = None,
+) -> RejectionRecord:
+    """Store one rejection (and count and log it); never raises on what the payload holds."""
+    from models.tables.rejection import Rejection
+
+    message_id, declared_type, producer = describe(raw)
+    kind = message_type or declared_type
+    with transaction(sessions) as session:
+        session.execute(insert(Rejection), [{
+            "message_id": message_id, "message_type": kind, "producer": producer, "code": code,
+            "reason": reason, "payload": payload_text(raw), "created_at": now,
+        }])
+    REJECTIONS.labels(code=code, producer=producer or "unknown").inc()
+    MESSAGES.labels(type=kind or "unknown", outcome="quarantined" if code == "quarantined" else "rejected").inc()
+    log.warning("message_rejected", code=code, reason=reason, message_id=message_id, message_type=kind)
+    return RejectionRecord(code, reason, message_id, kind, producer)

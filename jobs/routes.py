@@ -1,0 +1,43 @@
+"""Where each message type goes: the one table producers and actors agree on.
+
+The client builds dramatiq messages from this table without importing any actor, and each actor
+declares the same queue and name, so a rename happens here or nowhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
+
+
+class Route(NamedTuple):
+    """A dramatiq queue and the actor that consumes a message type."""
+
+    queue_name: str
+    actor_name: str
+
+
+ROUTES: Mapping[str, Route] = MappingProxyType(
+    {
+        "account.onboard": Route("onboarding", "onboarding.onboard_account"),
+        "balance_line.create": Route("balances", "balances.create_balance_line"),
+        "balance_line.reverse": Route("balances", "balances.reverse_balance_line"),
+        "bill_run.trigger": Route("invoicing", "invoicing.trigger_bill_run"),
+    }
+)
+
+MESSAGE_TYPES: tuple[str, ...] = tuple(ROUTES)
+"""Every message type the worker understands, in a stable order."""
+
+QUARANTINE = Route("quarantine", "quarantine.undecodable")
+"""Where the decoder sends payloads that are not dramatiq messages at all."""
+
+
+def route_for(message_type: str) -> Route:
+    """The route of a message type; ``ValueError`` naming the known types otherwise."""
+    try:
+        return ROUTES[message_type]
+    except KeyError:
+        known = ", ".join(MESSAGE_TYPES)
+        raise ValueError(f"unknown message type {message_type!r}; expected one of {known}") from None

@@ -1,0 +1,87 @@
+"""Alembic environment: migrates ``Base.metadata`` on PostgreSQL or SQLite.
+
+The URL comes from the Alembic config (``sqlalchemy.url``, set by ``worker.db.migrate`` and the
+tests) or else from the worker's settings, so ``alembic upgrade head`` at the repository root
+migrates the same database the worker uses. Concurrent upgrades are serialised: an advisory lock
+on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite; the loser then finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import Connection, text
+
+from models.tables import Base
+from worker.db import make_engine
+from worker.settings import get_settings
+
+MIGRATION_LOCK_KEY = "billing-worker:migrations"
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    return get_settings().database_url
+
+
+def run_migrations_offline() -> None:
+    """Emit the SQL to stdout instead of running it (``alembic upgrade head --sql``)."""
+    url = _url()
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        render_as_batch=url.startswith("sqlite"),
+        transactional_ddl=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Migrate in one transaction, holding the migration lock."""
+    engine = make_engine(_url(), foreign_keys=False)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                compare_type=True,
+                render_as_batch=connection.dialect.name == "sqlite",
+                # SQLite DDL is transactional once SQLAlchemy emits BEGIN itself (worker.db does).
+                transactional_ddl=True,
+            )
+            with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                        {"key": MIGRATION_LOCK_KEY},
+                    )
+                context.run_migrations()
+                if connection.dialect.name == "sqlite":
+                    _check_sqlite_foreign_keys(connection)
+    finally:
+        engine.dispose()
+
+
+def _check_sqlite_foreign_keys(connection: Connection) -> None:
+    """Foreign keys are off while SQLite migrates: verify them before committing."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"migration left rows violating foreign keys: {broken[:10]}")
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

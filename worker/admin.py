@@ -1,0 +1,278 @@
+"""Operator commands: send, trigger, status, health, dead letters, audit and approvals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy import func, select
+
+from worker.settings import get_settings
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def enqueue_file(message_type: str, path: Path) -> int:
+    from jobs.client import Signer, read_bodies, send_many
+    from worker.broker import install
+
+    settings = get_settings()
+    broker = install(settings)
+    try:
+        bodies = list(read_bodies(path))
+    except (OSError, ValueError) as exc:
+        print(f"billing enqueue: {exc}", file=sys.stderr)
+        return 2
+    sent = send_many(broker, ((message_type, body) for body in bodies), Signer.from_settings(settings), now=_now())
+    print(f"sent {sent} {message_type} message(s)")
+    return 0
+
+
+def bill_run(run_date: str | None, *, wait: bool, timeout: float) -> int:
+    from jobs import runtime
+    from jobs.client import Signer, send
+    from models.tables.bill_run import BillRun
+    from worker.broker import install
+    from worker.db import transaction
+
+    settings = get_settings()
+    body: dict[str, Any] = {"date": run_date} if run_date else {}
+    message_id = send(install(settings), "bill_run.trigger", body, Signer.from_settings(settings), now=_now())
+    print(f"bill run requested (message {message_id})")
+    if not wait:
+        return 0
+    rt = runtime.get()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with transaction(rt.sessions) as session:
+            run = session.scalar(select(BillRun).where(BillRun.message_id == message_id))
+            state = None if run is None else (run.status, run.accounts_due, run.invoiced, run.skipped, run.failed)
+        if state is not None:
+            status, due, invoiced, skipped, failed = state
+            done = invoiced + skipped + failed
+            width = 30
+            filled = width if not due else int(width * done / due)
+            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{due} accounts, {invoiced} invoiced, "
+                  f"{skipped} skipped, {failed} failed", end="", flush=True)
+            if status != "running":
+                print()
+                return 1 if failed else 0
+        time.sleep(0.5)
+    print("\nbilling bill-run: timed out waiting for the run to finish", file=sys.stderr)
+    return 1
+
+
+def _queue_depths(client: redis.Redis, namespace: str) -> dict[str, dict[str, int]]:
+    from worker.stack import ALL_QUEUES
+
+    prefix = f"{namespace}:dramatiq"
+    return {
+        queue: {"waiting": int(client.hlen(f"{prefix}:{queue}.msgs")),  # type: ignore[arg-type]
+                "delayed": int(client.hlen(f"{prefix}:{queue}.DQ.msgs")),  # type: ignore[arg-type]
+                "dead": int(client.hlen(f"{prefix}:{queue}.XQ.msgs"))}  # type: ignore[arg-type]
+        for queue in ALL_QUEUES
+    }
+
+
+def status_document() -> dict[str, Any]:
+    from jobs import runtime
+    from models.tables.bill_run import BillRun
+    from models.tables.rejection import Rejection
+    from worker.db import transaction
+    from worker.outbox import measure_lag
+
+    rt = runtime.get()
+    with transaction(rt.sessions) as session:
+        runs = [
+            {"id": r.id, "date": r.run_date.isoformat() if r.run_date else None, "status": r.status,
+             "started_at": r.started_at.isoformat() if r.started_at else None,
+             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+             "accounts_due": r.accounts_due, "invoiced": r.invoiced, "skipped": r.skipped, "failed": r.failed}
+            for r in session.scalars(select(BillRun).order_by(BillRun.id.desc()).limit(5))
+        ]
+        rejected = dict(session.execute(select(Rejection.code, func.count()).group_by(Rejection.code)).all())
+    pending, lag = measure_lag(rt.sessions, _now())
+    try:
+        queues: Any = _queue_depths(redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2),
+                                    rt.settings.namespace)
+    except redis.RedisError as exc:
+        queues = {"error": str(exc)}
+    return {"bill_runs": runs, "queues": queues, "outbox": {"pending": pending, "lag_seconds": round(lag, 3)},
+            "rejections": rejected}
+
+
+def status(*, as_json: bool) -> int:
+    document = status_document()
+    if as_json:
+        print(json.dumps(document, indent=2))
+        return 0
+    print("last bill runs:")
+    for run in document["bill_runs"] or [{"id": "-", "status": "none yet"}]:
+        print(f"  #{run['id']} {run.get('date') or 'today'} {run['status']}: {run.get('accounts_due', 0)} due, "
+              f"{run.get('invoiced', 0)} invoiced, {run.get('skipped', 0)} skipped, {run.get('failed', 0)} failed")
+    print("queues:", json.dumps(document["queues"]))
+    print(f"outbox: {document['outbox']['pending']} pending, lag {document['outbox']['lag_seconds']} s")
+    print("rejections:", json.dumps(document["rejections"]))
+    return 0
+
+
+def health() -> int:
+    from jobs import runtime
+    from worker.health import check_health
+
+    rt = runtime.get()
+    report = check_health(rt.engine, redis.Redis.from_url(rt.settings.redis_url))
+    print(json.dumps({"ok": report.ok, "checks": report.checks}))
+    return 0 if report.ok else 1
+
+
+def dlq_list(*, code: str | None, limit: int) -> int:
+    from jobs import runtime
+    from models.tables.rejection import Rejection
+    from worker.db import transaction
+
+    with transaction(runtime.get().sessions) as session:
+        query = select(Rejection).order_by(Rejection.id.desc()).limit(limit)
+        if code:
+            query = query.where(Rejection.code == code)
+        for row in session.scalars(query):
+            replayed = f" (replayed {row.replayed_at:%Y-%m-%d %H:%M})" if row.replayed_at else ""
+            print(f"{row.id:>6} {row.created_at:%Y-%m-%d %H:%M:%S} {row.code:<16} {row.message_type or '-':<22} "
+                  f"{row.reason}{replayed}")
+    return 0
+
+
+def dlq_show(rejection_id: int | None) -> int:
+    from jobs import runtime
+    from models.tables.rejection import Rejection
+    from worker.db import transaction
+
+    with transaction(runtime.get().sessions) as session:
+        row = session.get(Rejection, rejection_id) if rejection_id else None
+        if row is None:
+            print(f"billing dlq: no rejection {rejection_id}", file=sys.stderr)
+            return 2
+        print(json.dumps({"id": row.id, "code": row.code, "reason": row.reason, "message_id": row.message_id,
+                          "message_type": row.message_type, "producer": row.producer,
+                          "created_at": row.created_at.isoformat(), "payload": json.loads(row.payload)}, indent=2))
+    return 0
+
+
+def dlq_replay(rejection_id: int | None) -> int:
+    """Re-send a rejected message whose original was kept (see jobs.rejections.REPLAYABLE)."""
+    from jobs import runtime
+    from jobs.client import build_message
+    from jobs.parking import REPLAY_OPTION
+    from models.tables.parked_message import ParkedMessage
+    from models.tables.rejection import Rejection
+    from worker.broker import install
+    from worker.db import transaction
+
+    rt = runtime.get()
+    with transaction(rt.sessions) as session:
+        row = session.get(Rejection, rejection_id) if rejection_id else None
+        if row is None:
+            print(f"billing dlq: no rejection {rejection_id}", file=sys.stderr)
+            return 2
+        kept = session.scalar(select(ParkedMessage).where(ParkedMessage.message_id == row.message_id))
+        if kept is None:
+            print(f"billing dlq: rejection {row.id} ({row.code}) kept no original to replay; the producer must "
+                  "send a corrected message", file=sys.stderr)
+            return 2
+        message = build_message(json.loads(kept.envelope))
+        install(rt.settings).enqueue(message.copy(options={**message.options, REPLAY_OPTION: f"dlq:{row.id}"}))
+        row.replayed_at = _now()
+        row.replay_message_id = message.message_id
+    print(f"rejection {rejection_id} re-sent as broker message {message.message_id}")
+    return 0
+
+
+def audit_rows(account_id: str) -> list[dict[str, Any]]:
+    """Every balance line of the account, its decisions and every movement, oldest first."""
+    from jobs import runtime
+    from models.tables.balance_entry import BalanceEntry
+    from models.tables.balance_line import BalanceLine
+    from models.tables.balance_line_decision import BalanceLineDecision
+    from models.tables.rejection import Rejection
+    from worker.db import transaction
+
+    rows: list[dict[str, Any]] = []
+    with transaction(runtime.get().sessions) as session:
+        for line in session.scalars(select(BalanceLine).where(BalanceLine.account_id == account_id)
+                                    .order_by(BalanceLine.id)):
+            base = {"line_id": line.line_id, "kind": line.kind, "currency": line.currency,
+                    "producer": line.producer, "author": line.author, "reason": line.reason,
+                    "message_id": line.message_id}
+            status = "pending_approval" if line.requires_approval else "accepted"
+            rows.append({**base, "event": status, "amount_minor": line.amount_minor,
+                         "percent": str(line.percent) if line.percent is not None else None,
+                         "at": line.created_at.isoformat()})
+            for decision in session.scalars(select(BalanceLineDecision)
+                                            .where(BalanceLineDecision.balance_line_id == line.id)):
+                rows.append({**base, "event": decision.decision, "author": decision.identity,
+                             "reason": decision.reason, "amount_minor": None, "percent": None,
+                             "at": decision.created_at.isoformat()})
+            for entry in session.scalars(select(BalanceEntry).where(BalanceEntry.balance_line_id == line.id)
+                                         .order_by(BalanceEntry.id)):
+                rows.append({**base, "event": entry.kind, "amount_minor": -entry.amount_minor, "percent": None,
+                             "at": entry.created_at.isoformat(), "invoice_id": entry.invoice_id})
+        for rejection in session.scalars(select(Rejection).where(Rejection.payload.contains(account_id))
+                                         .order_by(Rejection.id)):
+            rows.append({"line_id": None, "kind": None, "currency": None, "producer": rejection.producer,
+                         "author": None, "reason": rejection.reason, "message_id": rejection.message_id,
+                         "event": f"rejected:{rejection.code}", "amount_minor": None, "percent": None,
+                         "at": rejection.created_at.isoformat()})
+    return sorted(rows, key=lambda row: str(row["at"]))
+
+
+def audit(account_id: str, *, as_csv: bool) -> int:
+    rows = audit_rows(account_id)
+    fields = ["at", "event", "line_id", "kind", "amount_minor", "percent", "currency", "producer", "author",
+              "reason", "message_id"]
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        for row in rows:
+            print("  ".join(str(row.get(name) if row.get(name) is not None else "-") for name in fields))
+    return 0
+
+
+def decide(line_id: str, *, decision: str, identity: str, reason: str) -> int:
+    """Approve or decline a pending line, as someone other than its author (audited, append-only)."""
+    from jobs import runtime
+    from models.tables.balance_line import BalanceLine
+    from models.tables.balance_line_decision import BalanceLineDecision
+    from worker.db import lock_account, transaction
+    from worker.metrics import BALANCE_LINES
+
+    with transaction(runtime.get().sessions) as session:
+        line = session.scalar(select(BalanceLine).where(BalanceLine.line_id == line_id))
+        if line is None:
+            print(f"billing {decision}: no balance line {line_id}", file=sys.stderr)
+            return 2
+        lock_account(session, line.account_id)
+        earlier = session.scalar(select(BalanceLineDecision).where(BalanceLineDecision.balance_line_id == line.id))
+        if not line.requires_approval or earlier is not None:
+            state = "needs no approval" if not line.requires_approval else f"was already {earlier.decision}"  # type: ignore[union-attr]
+            print(f"billing {decision}: balance line {line_id} {state}", file=sys.stderr)
+            return 2
+        if identity == line.author:
+            print(f"billing {decision}: {identity} wrote line {line_id}; a second identity must decide",
+                  file=sys.stderr)
+            return 2
+        session.add(BalanceLineDecision(balance_line_id=line.id, decision=decision, identity=identity,
+                                        reason=reason or decision, created_at=_now()))
+        BALANCE_LINES.labels(producer=line.producer, kind=line.kind, outcome=decision).inc()
+    print(f"balance line {line_id} {decision} by {identity}")
+    return 0
+

@@ -1,0 +1,182 @@
+"""The `billing` command: run the stack, send messages, inspect and operate it.
+
+Every subcommand imports what it needs only when it runs: ``billing simulate`` must install the
+in-memory broker before any actor is declared, and ``billing preview`` touches no database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from worker.preview import PreviewError, preview_file
+
+    try:
+        document = preview_file(Path(args.file), date.fromisoformat(args.as_of) if args.as_of else None)
+    except PreviewError as exc:
+        print(f"billing preview: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from worker.simulate import simulate_file
+
+    print(json.dumps(simulate_file(Path(args.scenario)), indent=2))
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from worker.db import migrate
+    from worker.settings import get_settings
+
+    migrate(get_settings().database_url)
+    print("database migrated to the latest revision")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from worker.stack import run_worker
+
+    return run_worker(processes=args.processes, threads=args.threads, queues=args.queues)
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from worker.stack import run_relay
+
+    return run_relay()
+
+
+def _cmd_scheduler(args: argparse.Namespace) -> int:
+    from worker.scheduler import run_scheduler
+
+    return run_scheduler(once=args.once)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from worker.stack import run_stack
+
+    return run_stack()
+
+
+def _cmd_enqueue(args: argparse.Namespace) -> int:
+    from worker.admin import enqueue_file
+
+    return enqueue_file(args.type, Path(args.file))
+
+
+def _cmd_bill_run(args: argparse.Namespace) -> int:
+    from worker.admin import bill_run
+
+    return bill_run(args.date, wait=args.wait, timeout=args.timeout)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from worker.admin import status
+
+    return status(as_json=args.json)
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    from worker.admin import health
+
+    return health()
+
+
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    from worker import admin
+
+    if args.action == "show":
+        return admin.dlq_show(args.id)
+    if args.action == "replay":
+        return admin.dlq_replay(args.id)
+    return admin.dlq_list(code=args.code, limit=args.limit)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from worker.admin import audit
+
+    return audit(args.account, as_csv=args.csv)
+
+
+def _cmd_decide(args: argparse.Namespace) -> int:
+    from worker.admin import decide
+
+    return decide(args.line, decision="approved" if args.command == "approve" else "declined",
+                  identity=args.identity, reason=args.reason)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billing", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add("run", _cmd_run, "migrate, then run worker, relay and scheduler together (Ctrl-C stops)")
+    sub = add("worker", _cmd_worker, "run dramatiq worker processes for every queue")
+    sub.add_argument("--processes", type=int, default=2)
+    sub.add_argument("--threads", type=int, default=8)
+    sub.add_argument("--queues", nargs="*", default=None)
+    add("relay", _cmd_relay, "publish outbox events to the Redis Stream")
+    sub = add("scheduler", _cmd_scheduler, "trigger the bill run every hour and sweep parked messages")
+    sub.add_argument("--once", action="store_true", help="one tick, then exit")
+    sub = add("bill-run", _cmd_bill_run, "enqueue a bill run now (for cron or Kubernetes CronJob)")
+    sub.add_argument("--date", default=None, help="bill up to this date (default: each account's today)")
+    sub.add_argument("--wait", action="store_true", help="show progress, exit when done; non-zero on failures")
+    sub.add_argument("--timeout", type=float, default=3600.0)
+    sub = add("enqueue", _cmd_enqueue, "sign and send messages: FILE holds one JSON body or JSON Lines")
+    sub.add_argument("type", choices=["account.onboard", "balance_line.create", "balance_line.reverse",
+                                      "bill_run.trigger"])
+    sub.add_argument("file")
+    sub = add("preview", _cmd_preview, "print the invoices an onboarding body would produce (no database)")
+    sub.add_argument("file")
+    sub.add_argument("--as-of", default=None, help="the account's local date (default: today there)")
+    sub = add("simulate", _cmd_simulate, "replay a scenario through the real actors on a test clock")
+    sub.add_argument("scenario")
+    add("migrate", _cmd_migrate, "upgrade the database to the latest schema")
+    sub = add("status", _cmd_status, "last bill runs, queue depths, outbox lag, rejections")
+    sub.add_argument("--json", action="store_true")
+    add("health", _cmd_health, "exit 0 when the database and Redis answer, 1 otherwise")
+    sub = add("dlq", _cmd_dlq, "rejected and quarantined messages: list, show, replay")
+    sub.add_argument("action", nargs="?", choices=["list", "show", "replay"], default="list")
+    sub.add_argument("id", nargs="?", type=int)
+    sub.add_argument("--code", default=None)
+    sub.add_argument("--limit", type=int, default=50)
+    sub = add("audit", _cmd_audit, "every balance line of an account and what happened to it")
+    sub.add_argument("--account", required=True)
+    sub.add_argument("--csv", action="store_true")
+    for name in ("approve", "decline"):
+        sub = add(name, _cmd_decide, f"{name} a balance line waiting for approval")
+        sub.add_argument("line")
+        sub.add_argument("--as", dest="identity", required=True, help="who decides (not the line's author)")
+        sub.add_argument("--reason", default="")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from worker.logging import configure_logging
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    if args.command in {"preview", "simulate"}:  # their stdout is a JSON document: keep logs quiet
+        settings = settings.model_copy(update={"log_level": "ERROR"})
+    configure_logging(settings)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""`billing simulate`: a scenario replayed through the real actors on a test clock.
+
+Same actors, same database code, same relay as production; only the broker (dramatiq's
+in-memory StubBroker), the database (a throwaway SQLite file) and the clock (moved hour by hour)
+differ. The bill run is triggered on every whole hour, as the built-in scheduler does, so each
+account is billed on its own local date. Output format: the acceptance README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+HOUR = timedelta(hours=1)
+SIMULATION_MAX_AGE_MS = 200 * 365 * 24 * 3600 * 1000
+"""Scenario instants lie years in the past: dramatiq's age limit must not drop them."""
+
+
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
+    tick = start.replace(minute=0, second=0, microsecond=0)
+    while tick < end:
+        yield tick
+        tick += HOUR
+
+
+class Simulation:
+    """One scenario run; ``run()`` returns the printed document."""
+
+    def __init__(self, scenario: dict[str, Any], workdir: Path) -> None:
+        os.environ["BILLING_BROKER"] = "stub"
+        from jobs import runtime
+        from jobs.producers import SIMULATION_PRODUCER, ProducerRegistry, registry_from_mapping
+        from worker import broker as broker_module
+        from worker import clock as clock_module
+        from worker.db import migrate
+        from worker.outbox import MemoryPublisher
+        from worker.settings import Settings
+
+        self.scenario = scenario
+        options = dict(scenario.get("settings") or {})
+        producers = options.pop("producers", None)
+        known = set(Settings.model_fields)
+        self.settings = Settings(
+            database_url=f"sqlite:///{workdir / 'simulation.sqlite3'}",
+            max_age_ms=SIMULATION_MAX_AGE_MS,
+            metrics_port=0,
+            **{key: value for key, value in options.items() if key in known},
+        )
+        migrate(self.settings.database_url)
+        registry = registry_from_mapping(producers) if producers else ProducerRegistry(producers={})
+        registry.producers.setdefault(SIMULATION_PRODUCER.name, SIMULATION_PRODUCER)
+        self.registry = registry
+        self.runtime = runtime.configure(self.settings, registry)
+        self.broker = broker_module.install(self.settings, kind="stub")
+        import jobs.actors  # noqa: F401 - declares the actors on the stub broker
+
+        self.broker.emit_after("process_boot")
+        messages = scenario.get("messages") or []
+        first = _instant(messages[0]["at"]) if messages else _instant(f"{scenario['until']}T00:00:00Z")
+        self.clock = clock_module.ManualClock(first)
+        clock_module.use(self.clock)
+        self.publisher = MemoryPublisher()
+
+    def run(self) -> dict[str, Any]:
+        import dramatiq
+
+        from jobs import parking
+
+        messages = sorted(
+            ((_instant(m["at"]), index, m) for index, m in enumerate(self.scenario.get("messages") or [])),
+            key=lambda item: (item[0], item[1]),
+        )
+        end = datetime.combine(date.fromisoformat(self.scenario["until"]) + timedelta(days=1), time(), UTC)
+        worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=1)
+        worker.start()
+        try:
+            pending = list(messages)
+            for tick in _hours(self.clock.now(), end):
+                self.clock.set(tick)
+                self._send("bill_run.trigger", {}, tick)
+                self._drain(worker)
+                parking.sweep(self.runtime.sessions, self.broker, tick)
+                self._drain(worker)
+                while pending and pending[0][0] < tick + HOUR:
+                    at, _, message = pending.pop(0)
+                    self.clock.set(max(at, tick))
+                    self._send(message["type"], message.get("body"), at, message)
+                    self._drain(worker)
+                self._relay()
+        finally:
+            worker.stop()
+        return self._report(end - timedelta(seconds=1))
+
+    def _send(self, message_type: str, body: Any, at: datetime, spec: dict[str, Any] | None = None) -> None:
+        from jobs.client import build_message
+        from jobs.envelope import make_envelope
+        from jobs.producers import SIMULATION_PRODUCER
+
+        spec = spec or {}
+        producer = self.registry.get(spec.get("producer", SIMULATION_PRODUCER.name))
+        if producer is not None:
+            key = producer.keys[0]
+            envelope = make_envelope(message_type, body, producer=producer.name, key_id=key.id,
+                                     secret=key.secret.get_secret_value().encode(), now=at)
+        else:
+            envelope = make_envelope(message_type, body, producer=spec["producer"], key_id="unknown",
+                                     secret=b"unknown", now=at)
+        if "signature" in spec:
+            envelope["signature"] = spec["signature"]
+        message = build_message(envelope)
+        self.broker.enqueue(message.copy(message_timestamp=int(at.timestamp() * 1000)))
+
+    def _drain(self, worker: Any) -> None:
+        for _ in range(100):
+            busy = False
+            for queue in sorted(self.broker.get_declared_queues()):
+                if self.broker.queues[queue].unfinished_tasks:
+                    busy = True
+                    self.broker.join(queue, fail_fast=True)
+            worker.join()
+            if not busy:
+                return
+
+    def _relay(self) -> None:
+        from worker.outbox import relay_once
+
+        while relay_once(self.runtime.sessions, self.publisher, source=self.settings.event_source,
+                         batch_size=self.settings.relay_batch_size, now=self.clock.now()):
+            pass
+
+    def _report(self, last_instant: datetime) -> dict[str, Any]:
+        from sqlalchemy import select
+
+        from jobs.invoicing import remaining_credit
+        from models.billing.money import format_amount
+        from models.tables.account import Account
+        from models.tables.mapping import open_balance_lines
+        from models.tables.outbox import OutboxEvent
+        from models.tables.rejection import Rejection
+        from worker.clock import local_date
+        from worker.db import transaction
+
+        with transaction(self.runtime.sessions) as session:
+            invoices = [json.loads(row.payload) for row in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
+            balances = {
+                account.id: {"credit": format_amount(
+                    remaining_credit(open_balance_lines(session, account.id),
+                                     local_date(last_instant, account.timezone)), account.currency)}
+                for account in session.scalars(select(Account).order_by(Account.id))
+            }
+            rejected = [
+                {"type": row.message_type, "code": row.code, "reason": row.reason, "message_id": row.message_id}
+                for row in session.scalars(select(Rejection).order_by(Rejection.id))
+            ]
+        events = [{"id": event["id"], "type": event["type"], "invoice": event["data"]["number"]}
+                  for event in self.publisher.events]
+        return {"invoices": invoices, "balances": balances, "events": events, "rejected": rejected}
+
+
+def simulate_file(path: Path) -> dict[str, Any]:
+    scenario = json.loads(path.read_text())
+    with tempfile.TemporaryDirectory(prefix="billing-simulate-") as workdir:
+        simulation = Simulation(scenario, Path(workdir))
+        try:
+            return simulation.run()
+        finally:
+            simulation.runtime.engine.dispose()
