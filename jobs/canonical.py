@@ -11,7 +11,7 @@ import hashlib
 import json
 
 
-class FloatRefused(ValueError):
+class FloatInJsonError(ValueError):
     """A float (or NaN/infinity) inside a value that must be canonical; ``path`` says where."""
 
     def __init__(self, path: str, value: float) -> None:
@@ -25,7 +25,7 @@ class FloatRefused(ValueError):
 
 def _refuse_floats(value: object, path: str) -> None:
     if isinstance(value, float):
-        raise FloatRefused(path, value)
+        raise FloatInJsonError(path, value)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):

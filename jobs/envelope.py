@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from jobs.canonical import FloatRefused, canonical_json
+from jobs.canonical import FloatInJsonError, canonical_json
 from jobs.errors import Forbidden, InvalidMessage, Unauthorized, echo, field_failure
 from jobs.producers import ProducerRegistry
 from jobs.routes import MESSAGE_TYPES
@@ -37,7 +37,8 @@ def _instant(value: object) -> object:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise field_failure(f"{echo(value)} is not an ISO-8601 instant such as 2026-01-31T10:00:00Z") from None
+            example = "2026-01-31T10:00:00Z"
+            raise field_failure(f"{echo(value)} is not an ISO-8601 instant such as {example}") from None
         if parsed.utcoffset() is None:
             raise field_failure(f"{echo(value)} has no time zone; write it in UTC with a Z")
         return parsed
@@ -51,7 +52,7 @@ class Envelope(BaseModel):
 
     type: str = Field(min_length=1, max_length=64)
     version: int = ENVELOPE_VERSION
-    id: str = Field(min_length=1, max_length=64, pattern=_MESSAGE_ID.pattern)
+    id: str = Field(min_length=1, max_length=64, pattern=f"^{_MESSAGE_ID.pattern}$")
     producer: str = Field(min_length=1, max_length=64)
     key_id: str = Field(min_length=1, max_length=64)
     sent_at: Annotated[AwareDatetime, BeforeValidator(_instant)]
@@ -113,12 +114,13 @@ def _parse(raw: object) -> Envelope:
 def _expected_signature(raw: dict[str, Any], secret: bytes) -> str:
     try:
         return sign(raw, secret)
-    except FloatRefused as error:
+    except FloatInJsonError as error:
         raise InvalidMessage(
             error.path, f'{error.value!r} is a JSON number with a fraction; send it as a decimal string'
         ) from None
     except (ValueError, TypeError, RecursionError):
-        raise InvalidMessage("body", "cannot be written as canonical JSON (invalid text or too deep)") from None
+        reason = "cannot be written as canonical JSON (invalid text or nested too deep)"
+        raise InvalidMessage("body", reason) from None
 
 
 def _authenticate(envelope: Envelope, raw: dict[str, Any], registry: ProducerRegistry, now: datetime) -> None:
@@ -162,7 +164,9 @@ def verify(
     envelope = _parse(raw)
     assert isinstance(raw, dict)
     _authenticate(envelope, raw, registry, now)
-    tolerance = tolerance_seconds if tolerance_seconds is not None else get_settings().signature_tolerance_seconds
+    tolerance = tolerance_seconds
+    if tolerance is None:
+        tolerance = get_settings().signature_tolerance_seconds
     _check_fresh(envelope, raw, now, tolerance)
     if envelope.version != ENVELOPE_VERSION:
         raise InvalidMessage(

@@ -18,7 +18,15 @@ from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from jobs.routes import MESSAGE_TYPES
 from jobs.schemas import BALANCE_LINE_KINDS
@@ -31,7 +39,7 @@ LOCAL_KEY_ID = "local-1"
 LOCAL_KEY_FILE = DEFAULT_HOME / "local-producer.key"
 """Relative to the working directory, like the rest of the development defaults."""
 
-SIMULATION_SECRET = "simulation-only-secret-not-for-production"
+SIMULATION_SECRET = "simulation-only-secret-not-for-production"  # noqa: S105 - public by design
 """Public on purpose: ``billing simulate`` signs its scenario messages with it, nothing else may."""
 
 _MIN_SECRET_LENGTH = 16

@@ -18,7 +18,15 @@ import zoneinfo
 from decimal import Decimal
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+)
 from pydantic import model_validator as _model_validator
 
 from jobs.errors import InvalidMessage, echo, field_failure
@@ -185,7 +193,8 @@ class BalanceLineSpec(_Body):
             raise BillingError("percent", "give either an amount or a percent, not both")
         if self.percent is not None:
             if self.kind != "discount":
-                raise BillingError("percent", f"only a discount may be a percent; a {self.kind} needs an amount")
+                reason = f"only a discount may be a percent; a {self.kind} needs an amount"
+                raise BillingError("percent", reason)
             self._percent_value = _percent(self.percent)
         else:
             self._amount_minor = self._checked_amount()
@@ -197,7 +206,8 @@ class BalanceLineSpec(_Body):
         minor = parse_amount(self.amount, self.currency, field="amount")
         if self.kind == "adjustment":
             if minor == 0:
-                raise BillingError("amount", "an adjustment must not be zero (negative = credit, positive = charge)")
+                reason = "an adjustment must not be zero (negative = credit, positive = charge)"
+                raise BillingError("amount", reason)
         elif minor <= 0:
             raise BillingError("amount", f"a {self.kind} must be greater than zero, not {echo(self.amount)}")
         return minor

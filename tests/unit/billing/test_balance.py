@@ -39,7 +39,9 @@ def total(recurring: int, outcome: BalanceOutcome) -> int:
     return recurring + sum(m.invoice_amount_minor for m in outcome.movements)
 
 
-def percent(line_id: str, value: Fraction | int, sequence: int, effective: str = "2000-01-01") -> OpenBalanceLine:
+def percent(
+    line_id: str, value: Fraction | int, sequence: int, effective: str = "2000-01-01"
+) -> OpenBalanceLine:
     return OpenBalanceLine(line_id, BalanceKind.DISCOUNT, sequence, d(effective), percent=Fraction(value))
 
 
@@ -63,7 +65,8 @@ def adjustment(line_id: str, amount: int, sequence: int, effective: str = "2000-
         # a credit larger than the invoice: capped at 30.00, 100.00 - 30.00 = 70.00 carried forward
         (3000, [credit("c1", 10000, 1)], ISSUE, [("c1", APPLIED, -3000, 3000)], {"c1": 7000}, 0),
         # gift and referral are customer credit too
-        (3000, [credit("g1", 1000, 1, kind=BalanceKind.GIFT), credit("r1", 500, 2, kind=BalanceKind.REFERRAL)],
+        (3000,
+         [credit("g1", 1000, 1, kind=BalanceKind.GIFT), credit("r1", 500, 2, kind=BalanceKind.REFERRAL)],
          ISSUE, [("g1", APPLIED, -1000, 1000), ("r1", APPLIED, -500, 500)], {}, 1500),  # 30 - 10 - 5
         # expires today: still usable on its expires_on day
         (3000, [credit("c1", 500, 1, expires_on=ISSUE)], ISSUE, [("c1", APPLIED, -500, 500)], {}, 2500),
@@ -101,7 +104,8 @@ def adjustment(line_id: str, amount: int, sequence: int, effective: str = "2000-
         (3000, [fixed("f", 500, 1)], ISSUE, [("f", APPLIED, -500, 500)], {}, 2500),
         # fixed discount larger than the subtotal: capped at 30.00; 50.00 - 30.00 = 20.00 lapses
         (3000, [fixed("f", 5000, 1)], ISSUE, [("f", APPLIED, -3000, 3000), ("f", LAPSED, 0, 2000)], {}, 0),
-        # percent before fixed, even when the fixed one is older: 10% of 100.00 = 10.00, then 95.00 capped at 90
+        # percent before fixed, even when the fixed one is older: 10% of 100.00 = 10.00, then 95.00 capped
+        # at the 90.00 still due; 5.00 lapses
         (10000, [fixed("f", 9500, 1), percent("p", 10, 2)], ISSUE,
          [("p", APPLIED, -1000, 1000), ("f", APPLIED, -9000, 9000), ("f", LAPSED, 0, 500)], {}, 0),
         # discounts before credits: 30.00 - 10% (3.00) - 5.00 fixed = 22.00 due; credit 25.00 pays 22.00

@@ -53,7 +53,9 @@ def first_periods(cadence: Cadence, start: str, count: int, resume_at: str | Non
         (2000, 2, 29, "2000-02-29"),  # 2000 is a leap year (divisible by 400)
     ],
 )
-def test_anchor_in_month_is_the_bill_day_or_the_last_day(year: int, month: int, bill_day: int, anchor: str) -> None:
+def test_anchor_in_month_is_the_bill_day_or_the_last_day(
+    year: int, month: int, bill_day: int, anchor: str
+) -> None:
     assert anchor_in_month(year, month, bill_day) == d(anchor)
 
 
@@ -61,7 +63,8 @@ def test_anchor_in_month_is_the_bill_day_or_the_last_day(year: int, month: int, 
     ("bill_day", "start", "anchors"),
     [
         # B = 31: Jan 31, Feb 28 (clamped), then back to Mar 31, Apr 30 (clamped), May 31: no drift
-        (31, "2023-01-31", ["2023-01-31", "2023-02-28", "2023-03-31", "2023-04-30", "2023-05-31", "2023-06-30"]),
+        (31, "2023-01-31",
+         ["2023-01-31", "2023-02-28", "2023-03-31", "2023-04-30", "2023-05-31", "2023-06-30"]),
         # B = 31 in a leap year: Feb 29, then Mar 31
         (31, "2024-01-31", ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"]),
         # B = 30: Feb 28 (clamped), Mar 30 (not 28)
@@ -97,7 +100,9 @@ def test_monthly_anchors_come_back_to_the_bill_day(bill_day: int, start: str, an
         (Cadence(WEEK, 2, 1), "2023-03-06", -1, "2023-02-20"),  # - 14 days
     ],
 )
-def test_shift_derives_each_anchor_from_the_bill_day(cadence: Cadence, anchor: str, cycles: int, shifted: str) -> None:
+def test_shift_derives_each_anchor_from_the_bill_day(
+    cadence: Cadence, anchor: str, cycles: int, shifted: str
+) -> None:
     assert cadence.shift(d(anchor), cycles) == d(shifted)
 
 
@@ -133,9 +138,9 @@ def test_first_anchor_is_on_or_after_the_start(cadence: Cadence, start: str, fir
     ("bill_day", "start", "expected"),
     [
         # start Feb 10 2023 (Feb has 28 days); stub = [Feb 10, Feb anchor), cycle = [Jan B, Feb anchor)
-        (28, "2023-02-10", [("2023-02-10", "2023-02-27", 18, 31),  # 28 - 10 = 18 days; Jan 28..Feb 27 = 4 + 27 = 31
+        (28, "2023-02-10", [("2023-02-10", "2023-02-27", 18, 31),  # 28 - 10 = 18; Jan 28..Feb 27 = 4 + 27
                             ("2023-02-28", "2023-03-27", 28, 28)]),  # Feb 28 + Mar 1..27 = 1 + 27 = 28
-        (29, "2023-02-10", [("2023-02-10", "2023-02-27", 18, 30),  # anchor min(29, 28) = 28; Jan 29..Feb 27 = 3 + 27
+        (29, "2023-02-10", [("2023-02-10", "2023-02-27", 18, 30),  # min(29, 28) = 28; Jan 29..Feb 27 = 3 + 27
                             ("2023-02-28", "2023-03-28", 29, 29)]),  # 1 + 28
         (30, "2023-02-10", [("2023-02-10", "2023-02-27", 18, 29),  # Jan 30..Feb 27 = 2 + 27 = 29
                             ("2023-02-28", "2023-03-29", 30, 30)]),  # 1 + 29
@@ -146,7 +151,7 @@ def test_first_anchor_is_on_or_after_the_start(cadence: Cadence, start: str, fir
                             ("2024-02-28", "2024-03-27", 29, 29)]),  # Feb 28, 29 + Mar 1..27 = 2 + 27
         (29, "2024-02-10", [("2024-02-10", "2024-02-28", 19, 31),  # 29 - 10 = 19; Jan 29..Feb 28 = 3 + 28
                             ("2024-02-29", "2024-03-28", 29, 29)]),  # 1 + 28
-        (30, "2024-02-10", [("2024-02-10", "2024-02-28", 19, 30),  # anchor min(30, 29) = 29; Jan 30..Feb 28 = 2 + 28
+        (30, "2024-02-10", [("2024-02-10", "2024-02-28", 19, 30),  # min(30, 29) = 29; Jan 30..Feb 28 = 2 + 28
                             ("2024-02-29", "2024-03-29", 30, 30)]),  # 1 + 29
         (31, "2024-02-10", [("2024-02-10", "2024-02-28", 19, 29),  # Jan 31..Feb 28 = 1 + 28 = 29
                             ("2024-02-29", "2024-03-30", 31, 31)]),  # 1 + 30
@@ -187,8 +192,8 @@ def test_a_start_on_the_bill_day_has_no_stub(bill_day: int, start: str, expected
     ("cadence", "start", "expected"),
     [
         (monthly(15), "2018-10-14", ("2018-10-14", "2018-10-14", 1, 30)),  # 15 - 14 = 1; Sep 15..Oct 14 = 30
-        (monthly(31), "2024-02-28", ("2024-02-28", "2024-02-28", 1, 29)),  # anchor Feb 29; Jan 31..Feb 28 = 29
-        (monthly(31), "2023-02-27", ("2023-02-27", "2023-02-27", 1, 28)),  # anchor Feb 28; Jan 31..Feb 27 = 28
+        (monthly(31), "2024-02-28", ("2024-02-28", "2024-02-28", 1, 29)),  # anchor Feb 29; Jan 31..28 = 29
+        (monthly(31), "2023-02-27", ("2023-02-27", "2023-02-27", 1, 28)),  # anchor Feb 28; Jan 31..27 = 28
         (Cadence(YEAR, 1, 1, bill_month=1), "2023-12-31", ("2023-12-31", "2023-12-31", 1, 365)),  # 2023 = 365
         (Cadence(WEEK, 1, 1, bill_weekday=1), "2023-03-05", ("2023-03-05", "2023-03-05", 1, 7)),  # Sun -> Mon
     ],
@@ -205,13 +210,13 @@ def test_a_one_day_stub(cadence: Cadence, start: str, expected: PeriodRow) -> No
     [
         # quarterly, no bill_month: anchors every 3 months from the first anchor on/after the start (Feb 15)
         (monthly(15, 3), "2023-01-20", [
-            ("2023-01-20", "2023-02-14", 26, 92),  # Jan 20..31 = 12, Feb 1..14 = 14; Nov 15..Feb 14 = 16+31+31+14
+            ("2023-01-20", "2023-02-14", 26, 92),  # 12 + 14; Nov 15..Feb 14 = 16+31+31+14
             ("2023-02-15", "2023-05-14", 89, 89),  # 14 + 31 + 30 + 14
             ("2023-05-15", "2023-08-14", 92, 92),  # 17 + 30 + 31 + 14
         ]),
         # quarterly, bill_month=1: anchor months 1, 4, 7, 10 (Jan 15 is already past)
         (monthly(15, 3, bill_month=1), "2023-01-20", [
-            ("2023-01-20", "2023-04-14", 85, 90),  # 12 + 28 + 31 + 14 = 85; Jan 15..Apr 14 = 17 + 28 + 31 + 14
+            ("2023-01-20", "2023-04-14", 85, 90),  # 12 + 28 + 31 + 14; Jan 15..Apr 14 = 17+28+31+14
             ("2023-04-15", "2023-07-14", 91, 91),  # 16 + 31 + 30 + 14
             ("2023-07-15", "2023-10-14", 92, 92),  # 17 + 31 + 30 + 14
         ]),
@@ -223,7 +228,7 @@ def test_a_one_day_stub(cadence: Cadence, start: str, expected: PeriodRow) -> No
         ]),
         # half-yearly, bill_month=7: anchor months 1 and 7
         (monthly(1, 6, bill_month=7), "2023-03-15", [
-            ("2023-03-15", "2023-06-30", 108, 181),  # 17 + 30 + 31 + 30 = 108; Jan..Jun 2023 = 31+28+31+30+31+30
+            ("2023-03-15", "2023-06-30", 108, 181),  # 17+30+31+30; Jan..Jun 2023 = 31+28+31+30+31+30
             ("2023-07-01", "2023-12-31", 184, 184),  # 31 + 31 + 30 + 31 + 30 + 31
         ]),
         # yearly (year x 1), no bill_month: the first anchor on/after the start (Oct 15), then every 12 months
@@ -279,7 +284,8 @@ def test_quarterly_and_yearly_periods(cadence: Cadence, start: str, expected: li
             ("2023-03-17", "2023-03-30", 14, 14),
         ]),
         # no bill_weekday: the start's weekday, so no stub
-        (Cadence(WEEK, 1, 1), "2023-03-01", [("2023-03-01", "2023-03-07", 7, 7), ("2023-03-08", "2023-03-14", 7, 7)]),
+        (Cadence(WEEK, 1, 1), "2023-03-01",
+         [("2023-03-01", "2023-03-07", 7, 7), ("2023-03-08", "2023-03-14", 7, 7)]),
         (Cadence(WEEK, 2, 1), "2023-03-01", [("2023-03-01", "2023-03-14", 14, 14)]),
         # across the leap day
         (Cadence(WEEK, 1, 1, bill_weekday=4), "2024-02-27", [
@@ -305,7 +311,7 @@ def test_every_week_period_starts_on_the_bill_weekday() -> None:
 @pytest.mark.parametrize(
     ("cadence", "start", "resume_at", "expected"),
     [
-        (monthly(15), "2018-10-05", "2018-10-05", [("2018-10-05", "2018-10-14", 10, 30)]),  # at the start: stub
+        (monthly(15), "2018-10-05", "2018-10-05", [("2018-10-05", "2018-10-14", 10, 30)]),  # at start: stub
         (monthly(15), "2018-10-05", "2018-01-01", [("2018-10-05", "2018-10-14", 10, 30)]),  # before: stub
         (monthly(15), "2018-10-05", "2018-10-15", [("2018-10-15", "2018-11-14", 31, 31)]),  # after the stub
         (monthly(15), "2018-10-05", "2018-12-15", [("2018-12-15", "2019-01-14", 31, 31),
@@ -314,11 +320,15 @@ def test_every_week_period_starts_on_the_bill_weekday() -> None:
         (monthly(31), "2023-01-10", "2030-02-28", [("2030-02-28", "2030-03-30", 31, 31),  # years later
                                                    ("2030-03-31", "2030-04-29", 30, 30)]),
         (monthly(15, 3, bill_month=1), "2023-01-20", "2023-07-15", [("2023-07-15", "2023-10-14", 92, 92)]),
-        (Cadence(WEEK, 2, 1, bill_weekday=5), "2023-03-01", "2023-03-17", [("2023-03-17", "2023-03-30", 14, 14)]),
-        (Cadence(YEAR, 1, 29, bill_month=2), "2023-02-01", "2024-02-29", [("2024-02-29", "2025-02-27", 365, 365)]),
+        (Cadence(WEEK, 2, 1, bill_weekday=5), "2023-03-01", "2023-03-17",
+         [("2023-03-17", "2023-03-30", 14, 14)]),
+        (Cadence(YEAR, 1, 29, bill_month=2), "2023-02-01", "2024-02-29",
+         [("2024-02-29", "2025-02-27", 365, 365)]),
     ],
 )
-def test_resume_at_a_period_start(cadence: Cadence, start: str, resume_at: str, expected: list[PeriodRow]) -> None:
+def test_resume_at_a_period_start(
+    cadence: Cadence, start: str, resume_at: str, expected: list[PeriodRow]
+) -> None:
     assert first_periods(cadence, start, len(expected), resume_at=resume_at) == expected
 
 

@@ -154,7 +154,7 @@ def test_parse_amount_refuses_an_unknown_currency() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="core bug: an exponent beyond the decimal context's Emax raises decimal.Overflow, not InvalidAmount",
+    reason="core bug: an exponent past the decimal context's Emax raises decimal.Overflow, not InvalidAmount",
 )
 @pytest.mark.parametrize("text", ["1e999999", "1E999999999"])
 def test_parse_amount_refuses_huge_exponents_as_invalid_amount(text: str) -> None:

@@ -18,7 +18,16 @@ from datetime import timedelta
 import pytest
 
 from models.billing.balance import MovementKind
-from tests.unit.billing.helpers import Account, InvoiceSummary, credit, d, monthly, run_daily, summarize, terms
+from tests.unit.billing.helpers import (
+    Account,
+    InvoiceSummary,
+    credit,
+    d,
+    monthly,
+    run_daily,
+    summarize,
+    terms,
+)
 
 ONBOARD, UNTIL = d("2018-11-30"), d("2019-01-16")
 
