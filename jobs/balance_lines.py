@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +9,7 @@ import dramatiq
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
 from jobs import idempotency, ledger, parking, permissions, runtime
 from jobs.canonical import body_hash
 from jobs.errors import Conflict, CurrencyMismatchRejected, Forbidden

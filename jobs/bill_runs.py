@@ -10,8 +10,6 @@ nothing: the next one bills every period that fell due meanwhile.
 
 from __future__ import annotations
 
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,6 +19,7 @@ import structlog
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
 from jobs import runtime
 from jobs.errors import InvalidMessage
 from jobs.invoicing import bill_account
@@ -121,7 +120,7 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
                                        reason=str(exc), created_at=now))
             log.warning("bill_run_account_failed", run_id=run_id, account_id=account_id, reason=str(exc))
             continue
-        except Exception as exc:  # noqa: BLE001 - one poisoned account must not stop its batch
+        except Exception as exc:
             failed += 1
             session.add(BillRunFailure(bill_run_id=run_id, account_id=account_id, code="error",
                                        reason=f"{type(exc).__name__}: {exc}"[:2000], created_at=now))

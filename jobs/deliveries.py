@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +34,7 @@ def count(
 ) -> Delivery:
     """Record one more delivery of ``envelope_id`` and return the running count."""
     table = MessageDelivery.__table__
+    assert isinstance(table, Table)
     with transaction(sessions) as session:
         dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         statement = (

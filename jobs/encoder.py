@@ -6,6 +6,12 @@ prefetched batch stays stranded in the acks set, and after reaping the same byte
 message into a message for the quarantine actor, carrying the raw bytes (base64) and a short
 reason. dramatiq's ``Message.decode`` then builds ``Message(**fields)`` without error.
 
+The quarantine message keeps the *queue it was fetched from* as its ``queue_name``: dramatiq
+acknowledges a processed message through the consumer of ``message.queue_name``, so a message
+renamed to the ``quarantine`` queue would be acked on the wrong queue (the StubBroker fails its
+``task_done``; Redis leaves the entry in the real queue's acks set). The fetching queue is read
+from dramatiq's ``ConsumerThread``; outside one (direct calls, tests) it is ``quarantine``.
+
 When the bad payload still names its ``options.redis_message_id``, the quarantine message keeps
 it so the Redis consumer can acknowledge the original entry. Bytes that are not JSON carry no
 such id: dramatiq logs a failed ack, the entry stays in this worker's acks set until the worker
@@ -17,12 +23,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import threading
 import time
 from typing import Any
 
 import dramatiq
 from dramatiq.encoder import Encoder, MessageData
 from dramatiq.message import generate_unique_id
+from dramatiq.worker import ConsumerThread
 
 from jobs.routes import QUARANTINE
 
@@ -91,10 +99,18 @@ def _salvaged_options(fields: object) -> dict[str, Any]:
     return {}
 
 
+def _fetching_queue() -> str:
+    """The queue whose consumer is decoding (it must also ack), else the quarantine queue."""
+    thread = threading.current_thread()
+    if isinstance(thread, ConsumerThread) and isinstance(thread.queue_name, str):
+        return thread.queue_name
+    return QUARANTINE.queue_name
+
+
 def quarantine_message(raw: bytes, reason: str, options: dict[str, Any] | None = None) -> MessageData:
     """The fields of a message for the quarantine actor: ``args = [base64(raw), reason]``."""
     return {
-        "queue_name": QUARANTINE.queue_name,
+        "queue_name": _fetching_queue(),
         "actor_name": QUARANTINE.actor_name,
         "args": [base64.b64encode(raw).decode("ascii"), reason[:_REASON_LIMIT]],
         "kwargs": {},

@@ -33,7 +33,7 @@ _ECHO_LIMIT = 40
 """Echoed input values are cut to this many characters: enough to recognise, not a payload dump."""
 
 
-class Rejected(Exception):  # noqa: N818 - the project's word for it
+class Rejected(Exception):
     """A message refused for good, with a machine ``code`` and a human ``reason``."""
 
     code: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,7 @@ def allocate(session: Session, series: str, count: int) -> list[str]:
     if count <= 0:
         return []
     table = InvoiceCounter.__table__
+    assert isinstance(table, Table)
     dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         dialect_insert(table)

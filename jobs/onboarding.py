@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-
 from typing import Any
 
 import dramatiq
 from sqlalchemy.orm import Session
 
+import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
 from jobs import idempotency, ledger, parking, runtime
 from jobs.canonical import body_hash
 from jobs.invoicing import bill_account
@@ -48,8 +47,8 @@ def handle_onboard_account(session: Session, received: Received, body: OnboardAc
             billed_until=None, next_bill_date=body.start_date,
         ))
     raw_lines: list[Any] = list(received.envelope.body.get("balance_lines") or [])
-    for spec, spec_body in zip(body.balance_lines, raw_lines, strict=True):
-        ledger.add_line(session, account, received, spec=spec, spec_body=spec_body, today=today)
+    for line_spec, spec_body in zip(body.balance_lines, raw_lines, strict=True):
+        ledger.add_line(session, account, received, spec=line_spec, spec_body=spec_body, today=today)
     session.flush()
     bill_account(session, account, today, settings=settings, now=received.now, onboarding=True)
     idempotency.remember(session, key, message_type=MESSAGE_TYPE, message_id=received.envelope.id,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-
 import base64
 import binascii
 
 import dramatiq
 
+import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
 from jobs import rejections, runtime
 from worker import clock
 

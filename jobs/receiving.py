@@ -53,6 +53,12 @@ def _broker_context(now: datetime) -> tuple[datetime, str, bool]:
     return enqueued, message.message_id, bool(message.options.get("billing_replay"))
 
 
+def raw_dict(raw: object) -> dict[str, Any]:
+    """The raw envelope as a dict (``verify`` has already refused anything else)."""
+    assert isinstance(raw, dict)
+    return dict(raw)
+
+
 def receive(message_type: str, raw: object, handler: Handler) -> str:
     """Run ``handler`` for one raw envelope; return the outcome. Raises only transient faults."""
     rt = runtime.get()
@@ -76,7 +82,7 @@ def receive(message_type: str, raw: object, handler: Handler) -> str:
             return "quarantined"
         body = parse_body(message_type, envelope.body)
         with transaction(rt.sessions) as session:
-            outcome = handler(session, Received(envelope, dict(raw), now), body)  # type: ignore[arg-type]
+            outcome = handler(session, Received(envelope, raw_dict(raw), now), body)
     except Rejected as exc:
         rejections.record(rt.sessions, raw, code=exc.code, reason=str(exc), now=now, message_type=message_type)
         return "rejected"

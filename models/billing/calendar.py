@@ -88,6 +88,13 @@ class Cadence:
             raise InvalidSchedule("bill_day", f"must be between 1 and 31, not {self.bill_day}")
         if self.bill_month is not None and not 1 <= self.bill_month <= 12:
             raise InvalidSchedule("bill_month", f"must be between 1 and 12, not {self.bill_month}")
+        if not isinstance(self.unit, IntervalUnit):
+            object.__setattr__(self, "unit", IntervalUnit(self.unit))
+        months = self.months
+        if self.bill_month is not None and months and 12 % months and months % 12:
+            raise InvalidSchedule(
+                "bill_month", f"needs an interval that divides a year or spans whole years, not {months} months"
+            )
         if self.bill_weekday is not None and not 1 <= self.bill_weekday <= 7:
             raise InvalidSchedule("bill_weekday", f"must be between 1 and 7, not {self.bill_weekday}")
 

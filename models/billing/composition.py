@@ -42,6 +42,10 @@ class SubscriptionTerms:
     billed_until: date | None = None
     position: int = 0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timing", Timing(self.timing))
+        object.__setattr__(self, "proration", Proration(self.proration))
+
     def due_date(self, period: BillingPeriod) -> date:
         return period.start if self.timing is Timing.ADVANCE else period.end
 
@@ -52,7 +56,9 @@ class SubscriptionTerms:
     def due_periods(self, as_of: date, limit: int | None = None) -> list[BillingPeriod]:
         """The unbilled periods due on or before ``as_of``; raises past ``limit`` of them."""
         due: list[BillingPeriod] = []
-        for period in self.unbilled_periods():
+        periods = iter(self.unbilled_periods())
+        while True:
+            period = next(periods)
             if self.due_date(period) > as_of:
                 return due
             due.append(period)

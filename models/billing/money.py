@@ -58,6 +58,8 @@ def parse_amount(text: object, currency: str, *, field: str = "amount") -> int:
         raise InvalidAmount(field, f"{text!r} is not a finite number")
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
+    if value.adjusted() > 18:  # checked before scaling: "1e999999" must not build a million-digit int
+        raise InvalidAmount(field, f"{text!r} is too large")
     if -exponent > digits:
         raise InvalidAmount(field, f"{text!r} has more than {digits} decimals for {currency}")
     minor = int(value.scaleb(digits))

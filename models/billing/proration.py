@@ -20,6 +20,7 @@ class Proration(StrEnum):
 
 def period_fraction(period: BillingPeriod, policy: Proration) -> Fraction:
     """The exact share of the price that ``period`` costs under ``policy``."""
+    policy = Proration(policy)
     if not period.is_stub or policy is Proration.FULL:
         return Fraction(1)
     if policy is Proration.NONE:

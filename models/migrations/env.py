@@ -9,11 +9,14 @@ on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite; the loser then finds nothing left 
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection, text
 
 from models.tables import Base
+from models.tables.base import PERCENT_PRECISION, PERCENT_SCALE, Percent, UTCDateTime
 from worker.db import make_engine
 from worker.settings import get_settings
 
@@ -31,6 +34,18 @@ def _url() -> str:
     if url:
         return url
     return get_settings().database_url
+
+
+def _render_item(kind: str, obj: object, _context: AutogenContext) -> str | Literal[False]:
+    """Render the tables' type decorators as the plain types they store.
+
+    A revision is frozen in time: it must not import application code that may change later.
+    """
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if kind == "type" and isinstance(obj, Percent):
+        return f"sa.Numeric(precision={PERCENT_PRECISION}, scale={PERCENT_SCALE})"
+    return False
 
 
 def run_migrations_offline() -> None:
@@ -58,6 +73,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 compare_type=True,
                 render_as_batch=connection.dialect.name == "sqlite",
+                render_item=_render_item,
                 # SQLite DDL is transactional once SQLAlchemy emits BEGIN itself (worker.db does).
                 transactional_ddl=True,
             )

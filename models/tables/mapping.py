@@ -90,11 +90,11 @@ def open_balance_lines(session: Session, account_id: str) -> list[OpenBalanceLin
         }
         if row.percent is not None:
             if not entries:
-                lines.append(OpenBalanceLine(percent=Fraction(row.percent), **common))  # type: ignore[arg-type]
+                lines.append(OpenBalanceLine(percent=Fraction(row.percent), **common))
             continue
         amount = row.amount_minor or 0
         left = abs(amount) - int(used or 0)
         if left > 0:
             sign = -1 if amount < 0 else 1
-            lines.append(OpenBalanceLine(remaining_minor=sign * left, **common))  # type: ignore[arg-type]
+            lines.append(OpenBalanceLine(remaining_minor=sign * left, **common))
     return lines

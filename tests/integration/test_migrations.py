@@ -110,9 +110,7 @@ def test_downgrade_removes_the_ledger_trigger_function(empty_pg_url: str) -> Non
     engine = make_engine(empty_pg_url)
     try:
         with engine.connect() as connection:
-            found = connection.scalar(
-                text("SELECT count(*) FROM pg_proc WHERE proname = 'ledger_append_only'")
-            )
+            found = connection.scalar(text("SELECT count(*) FROM pg_proc WHERE proname = 'ledger_append_only'"))
     finally:
         engine.dispose()
     assert found == 0
@@ -185,9 +183,7 @@ def _ledger_rows(engine: Engine) -> None:
     _account(engine)
     with engine.begin() as connection:
         line_id = connection.scalar(insert(BalanceLine).values(_balance_line()).returning(BalanceLine.id))
-        connection.execute(
-            insert(BalanceEntry).values(balance_line_id=line_id, kind="lapsed", amount_minor=0)
-        )
+        connection.execute(insert(BalanceEntry).values(balance_line_id=line_id, kind="lapsed", amount_minor=0))
         connection.execute(
             insert(BalanceLineDecision).values(
                 balance_line_id=line_id, decision="approved", identity="ops@example.com", reason="ok"
@@ -198,7 +194,7 @@ def _ledger_rows(engine: Engine) -> None:
 @pytest.mark.parametrize("table", LEDGER, ids=lambda t: t.__tablename__)
 def test_postgres_ledger_is_append_only(clean_pg: Engine, table: type[Base]) -> None:
     _ledger_rows(clean_pg)
-    id_column = table.__table__.c.id  # type: ignore[attr-defined]
+    id_column = table.__table__.c.id
     statements = [update(table).values(id=id_column), delete(table)]
     for statement in statements:
         with pytest.raises(DBAPIError, match="append-only"), clean_pg.begin() as connection:
@@ -265,9 +261,7 @@ def test_recurring_charge_is_billable_once(engine: Engine) -> None:
             .returning(Subscription.id)
         )
         credit_ids = [
-            connection.scalar(
-                insert(BalanceLine).values(_balance_line(line_id=f"c-{n}")).returning(BalanceLine.id)
-            )
+            connection.scalar(insert(BalanceLine).values(_balance_line(line_id=f"c-{n}")).returning(BalanceLine.id))
             for n in (1, 2)
         ]
         invoice_ids = [
@@ -311,7 +305,5 @@ def test_recurring_charge_is_billable_once(engine: Engine) -> None:
         connection.execute(insert(InvoiceLine).values(invoice_id=invoice_ids[1], position=0, **recurring))
     with pytest.raises(IntegrityError), engine.begin() as connection:  # a recurring line needs its key
         connection.execute(
-            insert(InvoiceLine).values(
-                invoice_id=invoice_ids[1], position=2, **{**recurring, "subscription_id": None}
-            )
+            insert(InvoiceLine).values(invoice_id=invoice_ids[1], position=2, **{**recurring, "subscription_id": None})
         )

@@ -79,9 +79,7 @@ def _create_independent_tables() -> None:
         _counter("invoiced"),
         _counter("skipped"),
         _counter("failed"),
-        sa.CheckConstraint(
-            "status IN ('running', 'finished', 'failed')", name=op.f("ck_bill_runs_status")
-        ),
+        sa.CheckConstraint("status IN ('running', 'finished', 'failed')", name=op.f("ck_bill_runs_status")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bill_runs")),
     )
     op.create_table(
@@ -176,16 +174,10 @@ def _create_account_tables() -> None:
         sa.Column("start_date", sa.Date(), nullable=False),
         sa.Column("billed_until", sa.Date(), nullable=True),
         sa.Column("next_bill_date", sa.Date(), nullable=True),
-        sa.CheckConstraint(
-            "interval IN ('month', 'year', 'week')", name=op.f("ck_subscriptions_interval")
-        ),
-        sa.CheckConstraint(
-            "interval_count BETWEEN 1 AND 120", name=op.f("ck_subscriptions_interval_count")
-        ),
+        sa.CheckConstraint("interval IN ('month', 'year', 'week')", name=op.f("ck_subscriptions_interval")),
+        sa.CheckConstraint("interval_count BETWEEN 1 AND 120", name=op.f("ck_subscriptions_interval_count")),
         sa.CheckConstraint("timing IN ('advance', 'arrears')", name=op.f("ck_subscriptions_timing")),
-        sa.CheckConstraint(
-            "proration IN ('daily', 'full', 'none')", name=op.f("ck_subscriptions_proration")
-        ),
+        sa.CheckConstraint("proration IN ('daily', 'full', 'none')", name=op.f("ck_subscriptions_proration")),
         sa.CheckConstraint("amount_minor >= 0", name=op.f("ck_subscriptions_amount_minor")),
         sa.CheckConstraint("bill_day BETWEEN 1 AND 31", name=op.f("ck_subscriptions_bill_day")),
         sa.CheckConstraint(
@@ -195,17 +187,11 @@ def _create_account_tables() -> None:
             "bill_weekday IS NULL OR bill_weekday BETWEEN 1 AND 7",
             name=op.f("ck_subscriptions_bill_weekday"),
         ),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_subscriptions_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_subscriptions_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
-        sa.UniqueConstraint(
-            "account_id", "position", name=op.f("uq_subscriptions_account_id_position")
-        ),
+        sa.UniqueConstraint("account_id", "position", name=op.f("uq_subscriptions_account_id_position")),
     )
-    op.create_index(
-        "ix_subscriptions_next_bill_date", "subscriptions", ["next_bill_date", "account_id"]
-    )
+    op.create_index("ix_subscriptions_next_bill_date", "subscriptions", ["next_bill_date", "account_id"])
     op.create_table(
         "balance_lines",
         _pk(),
@@ -241,12 +227,8 @@ def _create_account_tables() -> None:
             "percent IS NULL OR (kind = 'discount' AND percent > 0 AND percent <= 100)",
             name=op.f("ck_balance_lines_percent"),
         ),
-        sa.CheckConstraint(
-            "expires_on IS NULL OR expires_on >= effective_date", name=op.f("ck_balance_lines_expiry")
-        ),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_balance_lines_account_id_accounts")
-        ),
+        sa.CheckConstraint("expires_on IS NULL OR expires_on >= effective_date", name=op.f("ck_balance_lines_expiry")),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_balance_lines_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_balance_lines")),
         sa.UniqueConstraint("line_id", name=op.f("uq_balance_lines_line_id")),
     )
@@ -259,9 +241,7 @@ def _create_account_tables() -> None:
         sa.Column("identity", sa.String(length=200), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
         _ts("created_at"),
-        sa.CheckConstraint(
-            "decision IN ('approved', 'declined')", name=op.f("ck_balance_line_decisions_decision")
-        ),
+        sa.CheckConstraint("decision IN ('approved', 'declined')", name=op.f("ck_balance_line_decisions_decision")),
         sa.ForeignKeyConstraint(
             ["balance_line_id"],
             ["balance_lines.id"],
@@ -269,9 +249,7 @@ def _create_account_tables() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_balance_line_decisions")),
     )
-    op.create_index(
-        op.f("ix_balance_line_decisions_balance_line_id"), "balance_line_decisions", ["balance_line_id"]
-    )
+    op.create_index(op.f("ix_balance_line_decisions_balance_line_id"), "balance_line_decisions", ["balance_line_id"])
 
 
 def _create_billing_tables() -> None:
@@ -303,12 +281,8 @@ def _create_billing_tables() -> None:
         sa.Column("bill_run_id", _id(), nullable=True),
         _ts("created_at"),
         sa.CheckConstraint("total_minor >= 0", name=op.f("ck_invoices_total_minor")),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_invoices_account_id_accounts")
-        ),
-        sa.ForeignKeyConstraint(
-            ["bill_run_id"], ["bill_runs.id"], name=op.f("fk_invoices_bill_run_id_bill_runs")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_invoices_account_id_accounts")),
+        sa.ForeignKeyConstraint(["bill_run_id"], ["bill_runs.id"], name=op.f("fk_invoices_bill_run_id_bill_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
         sa.UniqueConstraint("number", name=op.f("uq_invoices_number")),
     )
@@ -338,9 +312,7 @@ def _create_billing_tables() -> None:
             name=op.f("ck_invoice_lines_refs"),
         ),
         sa.CheckConstraint("period_end >= period_start", name=op.f("ck_invoice_lines_period")),
-        sa.ForeignKeyConstraint(
-            ["invoice_id"], ["invoices.id"], name=op.f("fk_invoice_lines_invoice_id_invoices")
-        ),
+        sa.ForeignKeyConstraint(["invoice_id"], ["invoices.id"], name=op.f("fk_invoice_lines_invoice_id_invoices")),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
             ["subscriptions.id"],
@@ -368,18 +340,14 @@ def _create_billing_tables() -> None:
         sa.Column("invoice_line_id", _id(), nullable=True),
         sa.Column("message_id", sa.String(length=64), nullable=True),
         _ts("created_at"),
-        sa.CheckConstraint(
-            "kind IN ('applied', 'lapsed', 'reversed')", name=op.f("ck_balance_entries_kind")
-        ),
+        sa.CheckConstraint("kind IN ('applied', 'lapsed', 'reversed')", name=op.f("ck_balance_entries_kind")),
         sa.CheckConstraint("amount_minor >= 0", name=op.f("ck_balance_entries_amount_minor")),
         sa.ForeignKeyConstraint(
             ["balance_line_id"],
             ["balance_lines.id"],
             name=op.f("fk_balance_entries_balance_line_id_balance_lines"),
         ),
-        sa.ForeignKeyConstraint(
-            ["invoice_id"], ["invoices.id"], name=op.f("fk_balance_entries_invoice_id_invoices")
-        ),
+        sa.ForeignKeyConstraint(["invoice_id"], ["invoices.id"], name=op.f("fk_balance_entries_invoice_id_invoices")),
         sa.ForeignKeyConstraint(
             ["invoice_line_id"],
             ["invoice_lines.id"],

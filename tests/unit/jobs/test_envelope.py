@@ -66,7 +66,7 @@ def test_make_envelope_uses_the_given_id_and_refuses_bad_ones() -> None:
                       message_id="has space")
     with pytest.raises(ValueError, match="aware"):
         make_envelope("bill_run.trigger", {}, producer="ops", key_id="ops-1", secret=b"k",
-                      now=datetime(2026, 3, 1))  # noqa: DTZ001 - the point of the test
+                      now=datetime(2026, 3, 1))
 
 
 def rejection(raw: object, now: datetime = NOW) -> Rejected:
@@ -207,4 +207,4 @@ def test_a_float_in_the_body_is_invalid_and_named() -> None:
 
 def test_verify_needs_an_aware_now() -> None:
     with pytest.raises(ValueError, match="aware"):
-        verify(envelope(), registry(), now=datetime(2026, 3, 1), tolerance_seconds=1)  # noqa: DTZ001
+        verify(envelope(), registry(), now=datetime(2026, 3, 1), tolerance_seconds=1)
