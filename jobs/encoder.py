@@ -12,10 +12,11 @@ renamed to the ``quarantine`` queue would be acked on the wrong queue (the StubB
 ``task_done``; Redis leaves the entry in the real queue's acks set). The fetching queue is read
 from dramatiq's ``ConsumerThread``; outside one (direct calls, tests) it is ``quarantine``.
 
-When the bad payload still names its ``options.redis_message_id``, the quarantine message keeps
-it so the Redis consumer can acknowledge the original entry. Bytes that are not JSON carry no
-such id: dramatiq logs a failed ack, the entry stays in this worker's acks set until the worker
-stops and is then delivered once more, so the quarantine actor dedupes by the payload's hash.
+The Redis consumer acks by ``options.redis_message_id``, which lives inside the payload. When
+the bad payload still names it, it is kept; otherwise, on a Redis broker, the decoder looks the
+entry up among the few this worker has fetched and not yet acked (``SMEMBERS`` of its acks set,
+``HMGET`` of their payloads, compared byte for byte). Without the id dramatiq could not ack: the
+entry would stay in the acks set and come back after every worker restart.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from typing import Any
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.encoder import Encoder, MessageData
 from dramatiq.message import generate_unique_id
 from dramatiq.worker import ConsumerThread
@@ -91,12 +93,30 @@ def problem_with(fields: object) -> str | None:
     return _field_problem(fields) or _option_problem(fields["options"])
 
 
-def _salvaged_options(fields: object) -> dict[str, Any]:
-    """Keep the Redis entry id when the payload still has one, so the entry can be acked."""
+def _fetched_redis_id(raw: bytes) -> str | None:
+    """The Redis entry id of ``raw`` among this consumer's unacked entries (best effort)."""
+    thread = threading.current_thread()
+    if not isinstance(thread, ConsumerThread) or not isinstance(thread.broker, RedisBroker):
+        return None
+    broker, queue = thread.broker, thread.queue_name
+    try:
+        ids = sorted(broker.client.smembers(f"{broker.namespace}:__acks__.{broker.broker_id}.{queue}"))
+        values = broker.client.hmget(f"{broker.namespace}:{queue}.msgs", ids) if ids else []
+    except Exception:  # a lookup failure must not turn into a decode failure
+        return None
+    for entry_id, value in zip(ids, values, strict=False):
+        if value == raw or (isinstance(value, str) and value.encode("utf-8", "surrogatepass") == raw):
+            return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return None
+
+
+def _salvaged_options(fields: object, raw: bytes) -> dict[str, Any]:
+    """The Redis entry id, from the payload if it still has one, so the entry can be acked."""
     options = fields.get("options") if isinstance(fields, dict) else None
     if isinstance(options, dict) and isinstance(options.get("redis_message_id"), str):
         return {"redis_message_id": options["redis_message_id"]}
-    return {}
+    entry_id = _fetched_redis_id(raw)
+    return {"redis_message_id": entry_id} if entry_id is not None else {}
 
 
 def _fetching_queue() -> str:
@@ -149,15 +169,16 @@ class SafeJSONEncoder(Encoder):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return quarantine_message(raw, "not UTF-8")
+            return quarantine_message(raw, "not UTF-8", _salvaged_options(None, raw))
         try:
             fields = json.loads(text)
         except json.JSONDecodeError as error:
-            return quarantine_message(raw, f"not JSON: {error.msg} at char {error.pos}")
+            return quarantine_message(raw, f"not JSON: {error.msg} at char {error.pos}", _salvaged_options(None, raw))
         except (ValueError, RecursionError) as error:  # too deep, or an integer too long to read
-            return quarantine_message(raw, f"not readable JSON: {type(error).__name__}")
+            reason = f"not readable JSON: {type(error).__name__}"
+            return quarantine_message(raw, reason, _salvaged_options(None, raw))
         problem = problem_with(fields)
         if problem is not None:
-            return quarantine_message(raw, problem, _salvaged_options(fields))
+            return quarantine_message(raw, problem, _salvaged_options(fields, raw))
         assert isinstance(fields, dict)
         return fields

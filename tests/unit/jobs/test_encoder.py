@@ -36,6 +36,7 @@ def assert_runnable(fields: dict[str, Any]) -> dramatiq.Message[Any]:
 
 
 def assert_quarantined(fields: dict[str, Any], raw: bytes) -> str:
+    # Outside a consumer thread the quarantine message goes to the quarantine queue.
     assert (fields["queue_name"], fields["actor_name"]) == QUARANTINE
     payload, reason = fields["args"]
     assert base64.b64decode(payload) == raw
@@ -153,7 +154,7 @@ def test_a_worker_quarantines_garbage_and_keeps_consuming() -> None:
     dramatiq.actor(undecodable, broker=broker, actor_name=QUARANTINE.actor_name, queue_name=QUARANTINE.queue_name)
     dramatiq.actor(create, broker=broker, actor_name="balances.create_balance_line", queue_name="balances")
     # When garbage lands in the queue ahead of a real message
-    broker.queues["balances"].put(b"\x00garbage")
+    broker.queues["balances"].put(b"\xffgarbage")
     envelope = Signer("crm", "crm-2026", b"s" * 32).envelope("balance_line.create", line_body(), now=NOW)
     broker.enqueue(build_message(envelope))
     worker = dramatiq.Worker(broker, worker_timeout=50)
@@ -165,5 +166,6 @@ def test_a_worker_quarantines_garbage_and_keeps_consuming() -> None:
     finally:
         worker.stop()
     # Then the garbage is quarantined with its bytes and the real message is still processed
-    assert quarantined == [(b"\x00garbage", "not UTF-8")]
+    assert quarantined == [(b"\xffgarbage", "not UTF-8")]
     assert handled == [envelope["id"]]
+    assert broker.dead_letters == []  # both were acked, each through the consumer that fetched it
