@@ -177,7 +177,8 @@ def describe_error(error: Any) -> str:
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters, not {len(str(value))}"
     if kind == "too_short":
-        return f"must hold at least {ctx.get('min_length')} item(s)"
+        minimum = ctx.get("min_length")
+        return f"must hold at least {minimum} item{'' if minimum == 1 else 's'}"
     if kind == "too_long":
         return f"must hold at most {ctx.get('max_length')} items, not {ctx.get('actual_length')}"
     if kind == "string_pattern_mismatch":

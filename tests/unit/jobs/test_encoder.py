@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from queue import PriorityQueue
 from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.message import get_encoder, set_encoder
+from dramatiq.worker import ConsumerThread
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,7 +70,9 @@ def test_arbitrary_json_objects_never_break_the_consumer(document: dict[str, Any
 
 @given(json_values)
 def test_a_message_with_any_json_args_survives_a_round_trip(value: Any) -> None:
-    message = dramatiq.Message(queue_name="q", actor_name="a", args=(value,), kwargs={"k": value}, options={})
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name="q", actor_name="a", args=(value,), kwargs={"k": value}, options={}
+    )
     decoded = assert_runnable(ENCODER.decode(ENCODER.encode(message.asdict())))
     assert decoded == message
 
@@ -151,8 +156,8 @@ def test_a_worker_quarantines_garbage_and_keeps_consuming() -> None:
     def create(envelope: dict[str, Any]) -> None:
         handled.append(envelope["id"])
 
-    dramatiq.actor(undecodable, broker=broker, actor_name=QUARANTINE.actor_name, queue_name=QUARANTINE.queue_name)
-    dramatiq.actor(create, broker=broker, actor_name="balances.create_balance_line", queue_name="balances")
+    dramatiq.actor(broker=broker, actor_name=QUARANTINE.actor_name, queue_name=QUARANTINE.queue_name)(undecodable)
+    dramatiq.actor(broker=broker, actor_name="balances.create_balance_line", queue_name="balances")(create)
     # When garbage lands in the queue ahead of a real message
     broker.queues["balances"].put(b"\xffgarbage")
     envelope = Signer("crm", "crm-2026", b"s" * 32).envelope("balance_line.create", line_body(), now=NOW)
@@ -169,3 +174,55 @@ def test_a_worker_quarantines_garbage_and_keeps_consuming() -> None:
     assert quarantined == [(b"\xffgarbage", "not UTF-8")]
     assert handled == [envelope["id"]]
     assert broker.dead_letters == []  # both were acked, each through the consumer that fetched it
+
+
+class FakeRedis:
+    """Just enough of redis-py for a RedisBroker built on it and for the decoder's lookup."""
+
+    def __init__(self, entries: dict[bytes, bytes], unacked: set[bytes]) -> None:
+        self.entries, self.unacked = entries, unacked
+        self.keys_read: list[str] = []
+
+    def register_script(self, script: bytes) -> Any:
+        return lambda *args, **kwargs: None
+
+    def smembers(self, key: str) -> set[bytes]:
+        self.keys_read.append(key)
+        return set(self.unacked)
+
+    def hmget(self, key: str, ids: list[bytes]) -> list[bytes | None]:
+        self.keys_read.append(key)
+        return [self.entries.get(entry_id) for entry_id in ids]
+
+
+def decode_in_consumer_thread(broker: dramatiq.Broker, raw: bytes) -> dict[str, Any]:
+    """Decode as dramatiq does: inside the ConsumerThread of the queue being fetched."""
+    results: list[dict[str, Any]] = []
+
+    class Probe(ConsumerThread):
+        def run(self) -> None:
+            results.append(ENCODER.decode(raw))
+
+    probe = Probe(broker=broker, queue_name="balances", prefetch=1, work_queue=PriorityQueue(), worker_timeout=10)
+    probe.start()
+    probe.join()
+    return results[0]
+
+
+def test_in_a_redis_consumer_garbage_gets_its_entry_id_so_it_can_be_acked() -> None:
+    fake = FakeRedis({b"id-1": b"other", b"id-2": b"\xffgarbage"}, unacked={b"id-1", b"id-2"})
+    broker = RedisBroker(client=fake, namespace="ns")  # type: ignore[no-untyped-call]
+    fields = decode_in_consumer_thread(broker, b"\xffgarbage")
+    assert fields["queue_name"] == "balances"  # acked through the consumer that fetched it
+    assert fields["options"] == {"redis_message_id": "id-2"}
+    assert fake.keys_read == [f"ns:__acks__.{broker.broker_id}.balances", "ns:balances.msgs"]
+
+
+def test_a_failing_lookup_still_quarantines() -> None:
+    class Broken(FakeRedis):
+        def smembers(self, key: str) -> set[bytes]:
+            raise ConnectionError("redis went away")
+
+    broker = RedisBroker(client=Broken({}, set()), namespace="ns")  # type: ignore[no-untyped-call]
+    fields = decode_in_consumer_thread(broker, b"\xff")
+    assert fields["actor_name"] == QUARANTINE.actor_name and fields["options"] == {}
