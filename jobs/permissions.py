@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from jobs.errors import Forbidden, LimitExceeded
 from jobs.producers import Producer
-from models.billing.money import format_amount, parse_amount
+from models.billing.money import format_amount
 from models.tables.balance_line import BalanceLine
 from worker.metrics import LIMIT_HITS
 
 
-def _limit(producer: Producer, name: str, text: str | None, currency: str) -> int | None:
-    return None if text is None else parse_amount(text, currency, field=f"producers.{producer.name}.limits.{name}")
+def _limit(producer: Producer, name: str, currency: str) -> int | None:
+    return producer.limits.minor(name, currency)
 
 
 def _refuse(producer: Producer, limit: str, reason: str) -> LimitExceeded:
@@ -53,11 +53,11 @@ def check_line(
         return False
     amount = abs(amount_minor)
     shown = format_amount(amount, currency)
-    per_line = _limit(producer, "per_line", limits.per_line, currency)
+    per_line = _limit(producer, "per_line", currency)
     if per_line is not None and amount > per_line:
         raise _refuse(producer, "per_line", f"{shown} {currency} is above producer {producer.name}'s per_line "
                                             f"limit of {format_amount(per_line, currency)} {currency}")
-    per_day = _limit(producer, "per_account_day", limits.per_account_day, currency)
+    per_day = _limit(producer, "per_account_day", currency)
     if per_day is not None:
         granted = session.scalar(
             select(func.coalesce(func.sum(func.abs(BalanceLine.amount_minor)), 0))
@@ -69,5 +69,5 @@ def check_line(
                           f"{shown} {currency} would take producer {producer.name}'s lines for account {account_id} "
                           f"in the last 24 hours to {format_amount(int(granted) + amount, currency)}, above its "
                           f"per_account_day limit of {format_amount(per_day, currency)} {currency}")
-    threshold = _limit(producer, "approval_above", limits.approval_above, currency)
+    threshold = _limit(producer, "approval_above", currency)
     return threshold is not None and amount > threshold
