@@ -29,6 +29,7 @@ from models.billing.errors import BillingError
 from models.tables.account import Account
 from models.tables.bill_run import BillRun, BillRunFailure
 from models.tables.subscription import Subscription
+from worker import clock
 from worker.clock import local_date
 from worker.db import is_postgres, transaction
 from worker.settings import get_settings
@@ -65,13 +66,7 @@ def handle_trigger(session: Session, received: Received, body: TriggerBillRun) -
     run = BillRun(run_date=body.date, message_id=received.envelope.id, requested_at=received.now,
                   started_at=received.now, status="running")
     session.add(run)
-    session.flush()
-    received_runs[received.envelope.id] = run.id
     return "processed"
-
-
-received_runs: dict[str, int] = {}
-"""Run ids created by this process's triggers, handed from the transaction to the fan-out."""
 
 
 def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: int, run_date: date | None,
@@ -152,14 +147,13 @@ def _count(session: Session, run_id: int, invoiced: int, skipped: int, failed: i
 @dramatiq.actor(actor_name="invoicing.trigger_bill_run", queue_name="invoicing",
                 max_retries=get_settings().max_retries)
 def trigger_bill_run(envelope: Any) -> None:
-    outcome = receive(TRIGGER, envelope, handle_trigger)
-    envelope_id = envelope.get("id") if isinstance(envelope, dict) else None
-    run_id = received_runs.pop(str(envelope_id), None)
-    if outcome == "processed" and run_id is not None:
-        rt = runtime.get()
+    if receive(TRIGGER, envelope, handle_trigger) != "processed" or not isinstance(envelope, dict):
+        return
+    rt = runtime.get()
+    with transaction(rt.sessions) as session:
+        run_id = session.scalar(select(BillRun.id).where(BillRun.message_id == envelope.get("id")))
+    if run_id is not None:
         raw_date = (envelope.get("body") or {}).get("date")
-        from worker import clock
-
         fan_out(rt.sessions, trigger_bill_run.broker, run_id, date.fromisoformat(raw_date) if raw_date else None,
                 clock.current().now(), rt.settings.bill_run_batch_size)
 
@@ -168,8 +162,6 @@ def trigger_bill_run(envelope: Any) -> None:
                 max_retries=get_settings().max_retries)
 def bill_accounts(run_id: int, account_ids: list[str], run_date: str | None) -> None:
     """One batch of a bill run (an internal message: ids only, produced by ``fan_out``)."""
-    from worker import clock
-
     rt = runtime.get()
     with transaction(rt.sessions) as session:
         bill_batch(session, run_id, account_ids, date.fromisoformat(run_date) if run_date else None,

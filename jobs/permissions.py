@@ -18,10 +18,6 @@ from models.tables.balance_line import BalanceLine
 from worker.metrics import LIMIT_HITS
 
 
-def _limit(producer: Producer, name: str, currency: str) -> int | None:
-    return producer.limits.minor(name, currency)
-
-
 def _refuse(producer: Producer, limit: str, reason: str) -> LimitExceeded:
     LIMIT_HITS.labels(producer=producer.name, limit=limit).inc()
     return LimitExceeded(reason)
@@ -53,11 +49,11 @@ def check_line(
         return False
     amount = abs(amount_minor)
     shown = format_amount(amount, currency)
-    per_line = _limit(producer, "per_line", currency)
+    per_line = limits.minor("per_line", currency)
     if per_line is not None and amount > per_line:
         raise _refuse(producer, "per_line", f"{shown} {currency} is above producer {producer.name}'s per_line "
                                             f"limit of {format_amount(per_line, currency)} {currency}")
-    per_day = _limit(producer, "per_account_day", currency)
+    per_day = limits.minor("per_account_day", currency)
     if per_day is not None:
         granted = session.scalar(
             select(func.coalesce(func.sum(func.abs(BalanceLine.amount_minor)), 0))
@@ -69,5 +65,5 @@ def check_line(
                           f"{shown} {currency} would take producer {producer.name}'s lines for account {account_id} "
                           f"in the last 24 hours to {format_amount(int(granted) + amount, currency)}, above its "
                           f"per_account_day limit of {format_amount(per_day, currency)} {currency}")
-    threshold = _limit(producer, "approval_above", currency)
+    threshold = limits.minor("approval_above", currency)
     return threshold is not None and amount > threshold
