@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from functools import cache
 
-from babel.numbers import get_currency_precision, list_currencies
+from iso4217 import Currency
 
 from models.billing.errors import InvalidAmount, UnknownCurrency
 
@@ -22,20 +22,25 @@ MAX_MINOR = 2**63 - 1
 
 
 @cache
-def _known_currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+def _exponents() -> dict[str, int]:
+    """ISO 4217's own table (not CLDR's display digits, which differ for IQD, RSD, ALL...).
+
+    Codes without a minor unit (gold ``XAU``, the test code ``XXX``) are not money one can bill in.
+    """
+    return {c.code: c.exponent for c in Currency if c.exponent is not None}
 
 
 def minor_units(currency: str) -> int:
-    """Decimals of the currency's minor unit (JPY 0, USD 2, KWD 3), from CLDR via Babel."""
-    if currency not in _known_currencies():
+    """Decimals of the currency's minor unit (JPY 0, USD 2, KWD 3, CLF 4), from ISO 4217."""
+    digits = _exponents().get(currency)
+    if digits is None:
         raise UnknownCurrency(currency)
-    return int(get_currency_precision(currency))
+    return digits
 
 
 def check_currency(currency: object) -> str:
     """Return the currency code if it is a known ISO 4217 code, else raise."""
-    if not isinstance(currency, str) or currency not in _known_currencies():
+    if not isinstance(currency, str) or currency not in _exponents():
         raise UnknownCurrency(str(currency))
     return currency
 
