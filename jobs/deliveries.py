@@ -4,7 +4,8 @@ dramatiq does not count a delivery that was cut short by SIGKILL or the OOM kill
 that kills its worker would come back forever. Each delivery bumps a row keyed by the envelope id
 in its own tiny transaction before the work starts; past ``max_deliveries`` the message is
 quarantined. The same row spots replays: an envelope id that arrives in a second broker message
-is a copy, not a redelivery.
+is a copy, not a redelivery, unless the worker itself designated that broker message as the
+envelope's new carrier (a parked line resumed, a dead letter replayed by ops).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,9 +31,13 @@ class Delivery:
 
 
 def count(
-    sessions: sessionmaker[Session], envelope_id: str, message_type: str, broker_message_id: str, now: datetime
+    sessions: sessionmaker[Session], envelope_id: str, message_type: str, broker_message_id: str, seen_at: datetime
 ) -> Delivery:
-    """Record one more delivery of ``envelope_id`` and return the running count."""
+    """Record one more delivery of ``envelope_id`` and return the running count.
+
+    ``seen_at`` is when the broker received this delivery; the first one is kept, and a replay's
+    signature freshness is judged against it.
+    """
     table = MessageDelivery.__table__
     assert isinstance(table, Table)
     with transaction(sessions) as session:
@@ -40,12 +45,37 @@ def count(
         statement = (
             dialect_insert(table)
             .values(message_id=envelope_id, message_type=message_type, broker_message_id=broker_message_id,
-                    deliveries=1, first_seen_at=now, last_seen_at=now)
+                    deliveries=1, first_seen_at=seen_at, last_seen_at=seen_at)
             .on_conflict_do_update(
                 index_elements=[table.c.message_id],
-                set_={"deliveries": table.c.deliveries + 1, "last_seen_at": now},
+                set_={"deliveries": table.c.deliveries + 1, "last_seen_at": seen_at},
             )
             .returning(table.c.deliveries, table.c.broker_message_id)
         )
         deliveries, first = session.execute(statement).one()
     return Delivery(int(deliveries), str(first))
+
+
+def designate(session: Session, envelope_id: str, broker_message_id: str) -> None:
+    """Make ``broker_message_id`` the envelope's legitimate carrier, with a fresh delivery count.
+
+    Called in the transaction that decides to re-send a kept envelope, before it is enqueued.
+    """
+    session.execute(
+        update(MessageDelivery)
+        .where(MessageDelivery.message_id == envelope_id)
+        .values(broker_message_id=broker_message_id, deliveries=0)
+    )
+
+
+def first_seen(sessions: sessionmaker[Session], envelope_id: str, broker_message_id: str) -> datetime | None:
+    """When a designated re-send's envelope was first received; None if it was not designated."""
+    with transaction(sessions) as session:
+        row = session.execute(
+            select(MessageDelivery.first_seen_at, MessageDelivery.broker_message_id)
+            .where(MessageDelivery.message_id == envelope_id)
+        ).one_or_none()
+    if row is None or row.broker_message_id != broker_message_id:
+        return None
+    seen: datetime = row.first_seen_at
+    return seen

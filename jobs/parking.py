@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import dramatiq
 import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs import rejections
+from jobs import deliveries, rejections
 from jobs.client import build_message
 from jobs.receiving import Received
 from models.tables.account import Account
@@ -41,9 +42,20 @@ def park(session: Session, received: Received, account_id: str, grace: timedelta
     return "parked"
 
 
-def _resend(broker: dramatiq.Broker, envelope_json: str) -> None:
-    message = build_message(json.loads(envelope_json))
-    broker.enqueue(message.copy(options={**message.options, REPLAY_OPTION: "parked"}))
+def resend(sessions: sessionmaker[Session], broker: dramatiq.Broker, envelope: dict[str, Any], why: str) -> str:
+    """Re-send a kept envelope in a new broker message; return that message's id.
+
+    The new message is designated (committed) before it is enqueued, so the worker that picks it
+    up accepts it as the envelope's carrier and not as a replayed copy. A crash in between only
+    leaves the envelope to be re-sent again; idempotency keys make a second copy a no-op.
+    """
+    message = build_message(envelope)
+    message = message.copy(options={**message.options, REPLAY_OPTION: why})
+    if isinstance(envelope.get("id"), str):
+        with transaction(sessions) as session:
+            deliveries.designate(session, envelope["id"], message.message_id)
+    broker.enqueue(message)
+    return message.message_id
 
 
 def resume(sessions: sessionmaker[Session], broker: dramatiq.Broker, account_id: str) -> int:
@@ -53,7 +65,7 @@ def resume(sessions: sessionmaker[Session], broker: dramatiq.Broker, account_id:
             select(ParkedMessage.id, ParkedMessage.envelope).where(ParkedMessage.account_id == account_id)
         ).all()
     for row_id, envelope_json in rows:
-        _resend(broker, envelope_json)
+        resend(sessions, broker, json.loads(envelope_json), "parked")
         with transaction(sessions) as session:
             session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))
     return len(rows)

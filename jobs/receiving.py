@@ -68,12 +68,14 @@ def receive(message_type: str, raw: object, handler: Handler) -> str:
     envelope_id = raw.get("id") if isinstance(raw, dict) else None
     structlog.contextvars.bind_contextvars(message_id=envelope_id, message_type=message_type)
     try:
-        envelope = verify(raw, rt.registry, now=now if replayed else enqueued_at,
-                          tolerance_seconds=rt.settings.signature_tolerance_seconds)
+        judged_at = enqueued_at
+        if replayed and isinstance(envelope_id, str):  # a re-send the worker designated: judged as first received
+            judged_at = deliveries.first_seen(rt.sessions, envelope_id, broker_message_id) or enqueued_at
+        envelope = verify(raw, rt.registry, now=judged_at, tolerance_seconds=rt.settings.signature_tolerance_seconds)
         if envelope.type != message_type:
             raise Unauthorized(f"a {envelope.type} envelope was sent to the {message_type} actor")
-        delivery = deliveries.count(rt.sessions, envelope.id, message_type, broker_message_id, now)
-        if delivery.is_copy_of_another(broker_message_id) and not replayed:
+        delivery = deliveries.count(rt.sessions, envelope.id, message_type, broker_message_id, enqueued_at)
+        if delivery.is_copy_of_another(broker_message_id):
             raise Unauthorized(f"message id {envelope.id} was already received: a replayed copy is refused")
         if delivery.deliveries > rt.settings.max_deliveries:
             rejections.record(rt.sessions, raw, code="quarantined", now=now, message_type=message_type,

@@ -55,6 +55,13 @@ def payload_text(raw: Any) -> str:
         return json.dumps({"unprintable": type(raw).__name__})
 
 
+def kept_envelope(raw: object, code: str) -> str | None:
+    """The envelope as received, for codes a replay can cure; None for the others and for garbage."""
+    if code not in REPLAYABLE or not isinstance(raw, dict) or not isinstance(raw.get("signature"), str):
+        return None
+    return json.dumps(raw)
+
+
 def record(
     sessions: sessionmaker[Session],
     raw: object,
@@ -72,7 +79,7 @@ def record(
     with transaction(sessions) as session:
         session.execute(insert(Rejection), [{
             "message_id": message_id, "message_type": kind, "producer": producer, "code": code,
-            "reason": reason, "payload": payload_text(raw), "created_at": now,
+            "reason": reason, "payload": payload_text(raw), "created_at": now, "envelope": kept_envelope(raw, code),
         }])
     REJECTIONS.labels(code=code, producer=producer or "unknown").inc()
     MESSAGES.labels(type=kind or "unknown", outcome="quarantined" if code == "quarantined" else "rejected").inc()

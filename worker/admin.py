@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from worker.settings import get_settings
 
@@ -169,9 +169,7 @@ def dlq_show(rejection_id: int | None) -> int:
 def dlq_replay(rejection_id: int | None) -> int:
     """Re-send a rejected message whose original was kept (see jobs.rejections.REPLAYABLE)."""
     from jobs import runtime
-    from jobs.client import build_message
-    from jobs.parking import REPLAY_OPTION
-    from models.tables.parked_message import ParkedMessage
+    from jobs.parking import resend
     from models.tables.rejection import Rejection
     from worker.broker import install
     from worker.db import transaction
@@ -182,16 +180,20 @@ def dlq_replay(rejection_id: int | None) -> int:
         if row is None:
             print(f"billing dlq: no rejection {rejection_id}", file=sys.stderr)
             return 2
-        kept = session.scalar(select(ParkedMessage).where(ParkedMessage.message_id == row.message_id))
-        if kept is None:
+        if row.envelope is None:
             print(f"billing dlq: rejection {row.id} ({row.code}) kept no original to replay; the producer must "
                   "send a corrected message", file=sys.stderr)
             return 2
-        message = build_message(json.loads(kept.envelope))
-        install(rt.settings).enqueue(message.copy(options={**message.options, REPLAY_OPTION: f"dlq:{row.id}"}))
-        row.replayed_at = _now()
-        row.replay_message_id = message.message_id
-    print(f"rejection {rejection_id} re-sent as broker message {message.message_id}")
+        if row.replayed_at is not None:
+            print(f"billing dlq: rejection {row.id} was already replayed at {row.replayed_at:%Y-%m-%d %H:%M:%S} "
+                  f"as broker message {row.replay_message_id}", file=sys.stderr)
+            return 2
+        envelope = json.loads(row.envelope)
+    message_id = resend(rt.sessions, install(rt.settings), envelope, f"dlq:{rejection_id}")
+    with transaction(rt.sessions) as session:
+        session.execute(update(Rejection).where(Rejection.id == rejection_id)
+                        .values(replayed_at=_now(), replay_message_id=message_id))
+    print(f"rejection {rejection_id} re-sent as broker message {message_id}")
     return 0
 
 

@@ -13,8 +13,9 @@ from models.tables.base import Base, IntPK, utcnow
 class Rejection(Base):
     """A message that will not be retried, with a code, a human reason and the redacted payload.
 
-    Envelope fields are nullable: an undecodable payload has none. A replay records the id of the
-    message it was re-sent as.
+    Envelope fields are nullable: an undecodable payload has none. Where a replay can help (see
+    ``jobs.rejections.REPLAYABLE``) the untouched signed envelope is kept too, because a replay must
+    pass the signature check again; a replay records the id of the message it was re-sent as.
     """
 
     __tablename__ = "rejections"
@@ -26,6 +27,7 @@ class Rejection(Base):
     code: Mapped[str] = mapped_column(String(32), index=True)
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text, doc="the raw JSON, secrets and personal data redacted")
+    envelope: Mapped[str | None] = mapped_column(Text, doc="the signed envelope as received, replayable codes only")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     replayed_at: Mapped[datetime | None]
     replay_message_id: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,44 @@
+"""Every ``*.json`` scenario in this folder through `billing simulate`, checked against its ``expect``.
+
+The scenario format is the acceptance one (settings, until, messages); ``expect`` may hold
+``invoices`` (account, issue_date, total, in issue order), ``credit`` (per account), ``rejected``
+(the codes, in order) and ``events`` (a count, default: one per invoice).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+SCENARIOS = sorted(HERE.glob("*.json"))
+
+
+def simulate(path: Path) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "worker.cli", "simulate", str(path)], capture_output=True,
+                          text=True, timeout=300, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
+def test_scenario(path: Path) -> None:
+    expect = json.loads(path.read_text())["expect"]
+    result = simulate(path)
+    invoices = result["invoices"]
+    if "invoices" in expect:
+        got = [(i["account"], i["issue_date"], Decimal(i["total"])) for i in invoices]
+        want = [(i["account"], i["issue_date"], Decimal(i["total"])) for i in expect["invoices"]]
+        assert got == want
+    for account, credit in expect.get("credit", {}).items():
+        assert Decimal(result["balances"][account]["credit"]) == Decimal(credit)
+    if "rejected" in expect:
+        assert [r["code"] for r in result["rejected"]] == expect["rejected"]
+    assert len(result["events"]) == expect.get("events", len(invoices))
+    assert len({event["id"] for event in result["events"]}) == len(result["events"])
