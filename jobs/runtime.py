@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.producers import ProducerRegistry, load_registry
+from worker import clock
 from worker.db import make_engine, make_session_factory
 from worker.settings import Settings, get_settings
 
@@ -31,6 +32,9 @@ def configure(settings: Settings | None = None, registry: ProducerRegistry | Non
     """Build the runtime from settings (and an explicit registry, for simulation)."""
     global _runtime
     settings = settings or get_settings()
+    rehearsal = clock.shifted(settings.clock_start, settings.clock_started_at)
+    if rehearsal is not None:
+        clock.use(rehearsal)
     engine = make_engine(settings.database_url)
     _runtime = Runtime(
         settings=settings,

@@ -102,6 +102,12 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     return admin.dlq_list(code=args.code, limit=args.limit)
 
 
+def _cmd_invoices(args: argparse.Namespace) -> int:
+    from worker.invoice_listing import print_invoices
+
+    return print_invoices(args.account, args.limit, as_json=args.json)
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from worker.admin import audit
 
@@ -154,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("id", nargs="?", type=int)
     sub.add_argument("--code", default=None)
     sub.add_argument("--limit", type=int, default=50)
+    sub = add("invoices", _cmd_invoices, "the latest invoices with their lines, read from the database")
+    sub.add_argument("--account", default=None)
+    sub.add_argument("--limit", type=int, default=20)
+    sub.add_argument("--json", action="store_true")
     sub = add("audit", _cmd_audit, "every balance line of an account and what happened to it")
     sub.add_argument("--account", required=True)
     sub.add_argument("--csv", action="store_true")

@@ -1,6 +1,7 @@
 """The one clock seam: the shell reads time here, the billing core never does.
 
-Production uses the system clock; ``billing simulate`` and the tests swap in a ``ManualClock``.
+Production uses the system clock; ``billing simulate`` and the tests swap in a ``ManualClock``;
+a rehearsal (``BILLING_CLOCK_START``) runs the whole stack on a ``ShiftedClock``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,23 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class ShiftedClock:
+    """Real time moved to another start: ``start`` at the real instant ``started_at``, then real speed.
+
+    Stripe's test clocks, for a whole stack: rehearse a migration or a demo "as of" a past or future
+    date with every process (worker, relay, scheduler) agreeing on the time, because they share
+    ``started_at``. Only billing dates follow it; signatures and broker timestamps stay on real time.
+    """
+
+    def __init__(self, start: datetime, started_at: datetime) -> None:
+        if start.tzinfo is None or started_at.tzinfo is None:
+            raise ValueError("ShiftedClock needs aware datetimes")
+        self._shift = start - started_at
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._shift
 
 
 class ManualClock:
@@ -50,6 +68,13 @@ def use(clock: Clock) -> None:
     """Replace the process clock (simulation and tests only)."""
     global _current
     _current = clock
+
+
+def shifted(start: datetime | None, started_at: datetime | None) -> Clock | None:
+    """The rehearsal clock a ``BILLING_CLOCK_START`` setting asks for, or None for real time."""
+    if start is None:
+        return None
+    return ShiftedClock(start, started_at or datetime.now(UTC))
 
 
 def local_date(instant: datetime, timezone: str) -> date:

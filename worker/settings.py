@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".billing")
@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: int = Field(default=3600, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_interval_seconds: float = Field(default=0.2, gt=0)
+
+    clock_start: AwareDatetime | None = Field(
+        default=None,
+        description="Rehearsal only: the stack's clock starts at this instant (e.g. 2018-11-30T10:00:00Z) "
+        "and runs at real speed; billing dates follow it, signatures stay on real time.",
+    )
+    clock_started_at: AwareDatetime | None = Field(
+        default=None, description="The real instant at which clock_start held (set by `billing run`)."
+    )
 
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus endpoint; 0 turns it off.")
     log_format: str = Field(default="json", pattern="^(json|console)$")

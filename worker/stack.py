@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -85,6 +86,9 @@ def run_stack() -> int:
         embedded, redis_url = start_embedded(Path(DEFAULT_HOME) / "redis")
         env["BILLING_REDIS_URL"] = redis_url
     env.setdefault("BILLING_LOG_FORMAT", "console")
+    if settings.clock_start is not None and settings.clock_started_at is None:
+        # One shared origin, so worker, relay and scheduler agree on the rehearsal's time.
+        env["BILLING_CLOCK_STARTED_AT"] = datetime.now(UTC).isoformat()
     children = [
         _spawn(["worker", "--processes", "1", "--threads", "4"], env),
         _spawn(["relay"], env),
@@ -116,6 +120,8 @@ def _banner(database_url: str, redis_url: str, embedded: bool) -> None:
     settings = get_settings()
     where = "an embedded Redis (nothing answered on the configured URL)" if embedded else "Redis"
     port = settings.metrics_port
+    clock = (f"  clock    : rehearsal, started at {settings.clock_start.isoformat()} (BILLING_CLOCK_START)\n"
+             if settings.clock_start else "")
     print(
         f"""
 billing worker stack is running (Ctrl-C stops it)
@@ -123,7 +129,7 @@ billing worker stack is running (Ctrl-C stops it)
   broker   : {where} at {redis_url}
   events   : Redis Stream {stream_key()!r} on the same Redis
   health   : http://127.0.0.1:{port}/healthz   metrics: http://127.0.0.1:{port}/metrics
-
+{clock}
 Send the seed's account from another terminal:
   BILLING_REDIS_URL={redis_url} .venv/bin/billing enqueue account.onboard examples/acme-onboard.json
 then look at it:

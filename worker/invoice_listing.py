@@ -1,0 +1,67 @@
+"""`billing invoices`: what was issued, read back from the invoice tables (not from the events)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from jobs.invoice_json import JSONDict, balance_line, invoice_document, recurring_line
+
+
+def invoice_documents(account_id: str | None, limit: int) -> list[JSONDict]:
+    """The newest ``limit`` invoices (of one account, or all), oldest first, in the event's shape."""
+    from jobs import runtime
+    from models.tables.balance_line import BalanceLine
+    from models.tables.invoice import Invoice
+    from models.tables.invoice_line import InvoiceLine
+    from worker.db import transaction
+
+    with transaction(runtime.get().sessions) as session:
+        query = select(Invoice).order_by(Invoice.id.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(Invoice.account_id == account_id)
+        invoices = list(reversed(session.scalars(query).all()))
+        rows = session.execute(
+            select(InvoiceLine, BalanceLine.line_id)
+            .outerjoin(BalanceLine, BalanceLine.id == InvoiceLine.balance_line_id)
+            .where(InvoiceLine.invoice_id.in_([invoice.id for invoice in invoices]))
+            .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+        ).all()
+    currencies = {invoice.id: invoice.currency for invoice in invoices}
+    lines: dict[int, list[JSONDict]] = {}
+    for line, line_id in rows:
+        lines.setdefault(line.invoice_id, []).append(_line(line, line_id, currencies[line.invoice_id]))
+    return [
+        invoice_document(
+            number=i.number, account=i.account_id, issue_date=i.issue_date, currency=i.currency,
+            lines=lines.get(i.id, []),
+            totals=[("subtotal", i.subtotal_minor), ("discount", i.discount_minor), ("credit", i.credit_minor),
+                    ("total", i.total_minor)],
+        )
+        for i in invoices
+    ]
+
+
+def _line(line: Any, line_id: str | None, currency: str) -> JSONDict:
+    if line.kind == "recurring":
+        return recurring_line(line.plan, line.period_start, line.period_end, line.days, line.period_days,
+                              line.amount_minor, currency)
+    return balance_line(line.kind, line_id or "?", line.amount_minor, currency)
+
+
+def print_invoices(account_id: str | None, limit: int, *, as_json: bool) -> int:
+    documents = invoice_documents(account_id, limit)
+    if as_json:
+        print(json.dumps(documents, indent=2))
+        return 0
+    if not documents:
+        print("no invoices yet")
+    for document in documents:
+        print(f"{document['number']}  {document['account']}  {document['issue_date']}  "
+              f"{document['total']} {document['currency']}")
+        for line in document["lines"]:
+            what = f"{line['period_start']} .. {line['period_end']}" if "period_start" in line else line["balance_line"]
+            print(f"    {line['kind']:<10} {what:<26} {line['amount']:>12}")
+    return 0
