@@ -1,167 +1,252 @@
 """Bill runs: level-triggered, fanned out in batches, each invoice exactly once.
 
-A trigger ("bill everything due up to D") records a run and enqueues batches of account ids found
-through the indexed ``next_bill_date``. A batch bills its accounts in ONE transaction, each
-inside a savepoint so a failing account is isolated and recorded while the others commit. An
-account another worker holds is skipped (the next run picks it up); unique keys on
-(subscription, period start) make overlapping runs harmless. A late or missed trigger loses
-nothing: the next one bills every period that fell due meanwhile.
+A trigger ("bill everything due up to D") records a run and enqueues batches of the accounts that
+are due on their own local date (``jobs.due``). A batch bills its accounts in ONE transaction
+with a fixed number of bulk statements (``jobs.invoicing.write_bills``): it try-locks its
+accounts (an account another run holds is skipped; the next run picks it up), loads them with
+one query per table, composes each with the pure core (an account that fails there is isolated
+and recorded), and writes the rest in bulk. Should the bulk write fail, the batch falls back to
+one savepoint per account, so every other account still commits. Unique keys on (subscription,
+period start) and on invoice numbers make overlapping runs harmless, and a late or missed trigger
+loses nothing: the next one bills every period that fell due meanwhile.
+
+Message names: the issue's ``bill_run.trigger`` is the producer-facing type, consumed by the actor
+``invoicing.trigger_bill_run``; its internal batches (``bill_run.accounts`` in the issue) are
+the ``invoicing.bill_accounts`` actor's messages, produced only by ``fan_out``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import dramatiq
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
 from jobs import runtime
+from jobs.due import due_pages, due_time_zones, widest_today, zone_todays
 from jobs.errors import InvalidMessage
-from jobs.invoicing import bill_account
+from jobs.invoicing import AccountBill, IssuedInvoice, compose_bill, write_bills
 from jobs.receiving import Received, receive
 from jobs.schemas import TriggerBillRun
 from models.billing.errors import BillingError
 from models.tables.account import Account
 from models.tables.bill_run import BillRun, BillRunFailure
-from models.tables.subscription import Subscription
+from models.tables.mapping import load_subscriptions_of, open_balance_lines_of
 from worker import clock
 from worker.clock import local_date
 from worker.db import is_postgres, transaction
-from worker.settings import get_settings
+from worker.metrics import BILL_RUN_SECONDS
+from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
 TRIGGER = "bill_run.trigger"
-LATEST_LOCAL_OFFSET = timedelta(hours=14)
-"""No time zone is ahead of UTC by more than 14 hours: the widest "today" a run can meet."""
+REASON_LIMIT = 2000
+
+TRY_LOCK = text(
+    "SELECT id FROM unnest(CAST(:ids AS text[])) AS id WHERE pg_try_advisory_xact_lock(hashtextextended(id, 0))"
+)
+"""The same per-account key as ``worker.db.lock_account``, without waiting: held ids come back."""
 
 
-def due_account_ids(session: Session, up_to: date, batch_size: int) -> Iterator[list[str]]:
-    """Accounts with a subscription due on or before ``up_to``, in keyset-paginated batches."""
-    after = ""
-    while True:
-        batch = list(session.scalars(
-            select(Subscription.account_id)
-            .where(Subscription.next_bill_date <= up_to, Subscription.account_id > after)
-            .group_by(Subscription.account_id)
-            .order_by(Subscription.account_id)
-            .limit(batch_size)
-        ))
-        if not batch:
-            return
-        yield batch
-        after = batch[-1]
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Accounts of one batch: invoiced, skipped (another run holds or already billed them), failed."""
+
+    invoiced: int
+    skipped: int
+    failed: int
 
 
 def handle_trigger(session: Session, received: Received, body: TriggerBillRun) -> str:
-    """Record the run; the fan-out happens after commit (see ``trigger_bill_run``)."""
-    latest = (received.now + LATEST_LOCAL_OFFSET).date()
-    if body.date is not None and body.date > latest:
+    """Record the run; the fan-out happens after commit (see ``start_run``).
+
+    A redelivered trigger whose run exists is a duplicate, unless its fan-out failed: then the
+    retry starts a fresh run.
+    """
+    if body.date is not None and body.date > widest_today(received.now):
         raise InvalidMessage("date", f"{body.date} is later than today in every time zone: a run never bills ahead")
-    run = BillRun(run_date=body.date, message_id=received.envelope.id, requested_at=received.now,
-                  started_at=received.now, status="running")
-    session.add(run)
+    earlier = session.scalar(select(BillRun.status).where(BillRun.message_id == received.envelope.id)
+                             .order_by(BillRun.id.desc()).limit(1))
+    if earlier is not None and earlier != "failed":
+        return "duplicate"
+    session.add(BillRun(run_date=body.date, message_id=received.envelope.id, requested_at=received.now,
+                        started_at=received.now, status="running"))
     return "processed"
 
 
 def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: int, run_date: date | None,
             now: datetime, batch_size: int) -> int:
-    """Enqueue one ``bill_accounts`` message per batch of due accounts; return how many accounts."""
-    up_to = min(run_date, (now + LATEST_LOCAL_OFFSET).date()) if run_date else (now + LATEST_LOCAL_OFFSET).date()
+    """Enqueue one ``bill_accounts`` message per page of due accounts; return how many accounts.
+
+    ``accounts_due`` stays 0 until every page is enqueued, so a batch that finishes early
+    cannot close the run; whichever of the fan-out and the last batch comes second closes it.
+    """
     total = 0
-    with transaction(sessions) as session:
-        for batch in due_account_ids(session, up_to, batch_size):
-            total += len(batch)
-            broker.enqueue(bill_accounts.message(run_id, batch, run_date.isoformat() if run_date else None))
-        session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
-        if total == 0:
-            session.execute(update(BillRun).where(BillRun.id == run_id)
-                            .values(status="finished", finished_at=now))
-    log.info("bill_run_fanned_out", run_id=run_id, accounts=total)
+    try:
+        with transaction(sessions) as session:
+            todays = zone_todays(due_time_zones(session, widest_today(now, run_date)), now, run_date)
+            for page in due_pages(session, todays, batch_size):
+                broker.enqueue(bill_accounts.message(run_id, page, run_date.isoformat() if run_date else None))
+                total += len(page)
+        with transaction(sessions) as session:
+            session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
+            _finish_if_done(session, run_id, now, fanned_out=True)
+    except Exception:
+        log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
+        with transaction(sessions) as session:
+            session.execute(update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")
+                            .values(status="failed", finished_at=now, accounts_due=total))
+        raise
+    log.info("bill_run_fanned_out", run_id=run_id, accounts=total, time_zones=len(todays))
     return total
 
 
-def _try_lock(session: Session, account_id: str) -> bool:
+def start_run(envelope: Any, broker: dramatiq.Broker) -> int | None:
+    """Receive a trigger and fan its run out on ``broker``; the run's id, or None if there is none."""
+    if receive(TRIGGER, envelope, handle_trigger) != "processed" or not isinstance(envelope, dict):
+        return None
+    rt = runtime.get()
+    with transaction(rt.sessions) as session:
+        run = session.execute(select(BillRun.id, BillRun.run_date, BillRun.started_at)
+                              .where(BillRun.message_id == envelope.get("id"), BillRun.status == "running")
+                              .order_by(BillRun.id.desc()).limit(1)).one_or_none()
+    if run is None:
+        return None
+    fan_out(rt.sessions, broker, run.id, run.run_date, run.started_at, rt.settings.bill_run_batch_size)
+    return int(run.id)
+
+
+def lock_accounts(session: Session, account_ids: Sequence[str]) -> list[str]:
+    """Try-lock the accounts for this transaction; return those this batch now holds.
+
+    Advisory locks take a slot of PostgreSQL's shared lock table each: batch size x concurrent
+    batches must stay below max_locks_per_transaction x max_connections (64 x 100 by default).
+    SQLite serialises write transactions already: every account is held.
+    """
     if not is_postgres(session):
-        return True
-    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:id, 0))"),
-                               {"id": account_id}))
+        return list(account_ids)
+    return list(session.scalars(TRY_LOCK, {"ids": list(account_ids)}))
 
 
 def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_date: date | None,
-               now: datetime) -> tuple[int, int, int]:
-    """Bill each account in its own savepoint; return (invoiced, skipped, failed) account counts."""
+               now: datetime) -> BatchOutcome:
+    """Bill one batch of a run in the caller's transaction and count it on the run."""
     settings = runtime.get().settings
-    invoiced = skipped = failed = 0
-    accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(account_ids)))}
-    for account_id in account_ids:
-        account = accounts.get(account_id)
-        if account is None or not _try_lock(session, account_id):
-            skipped += 1
-            continue
-        today = local_date(now, account.timezone)
-        as_of = min(run_date, today) if run_date else today
+    held = lock_accounts(session, account_ids)
+    accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(held)))} if held else {}
+    subscriptions = load_subscriptions_of(session, accounts)
+    balances = open_balance_lines_of(session, accounts)
+    bills: list[AccountBill] = []
+    failures: list[dict[str, Any]] = []
+    for account in (accounts[account_id] for account_id in held if account_id in accounts):
+        try:
+            today = local_date(now, account.timezone)
+            bills.append(compose_bill(account, subscriptions.get(account.id, []), balances.get(account.id, []),
+                                      min(run_date, today) if run_date else today, settings=settings))
+        except Exception as exc:
+            failures.append(_failure(run_id, account.id, exc, now))
+    issued = _write(session, run_id, bills, failures, settings, now)
+    if failures:
+        session.execute(insert(BillRunFailure), failures)
+    outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
+                           failed=len(failures))
+    _count(session, run_id, outcome, now)
+    return outcome
+
+
+def _write(session: Session, run_id: int, bills: Sequence[AccountBill], failures: list[dict[str, Any]],
+           settings: Settings, now: datetime) -> dict[str, list[IssuedInvoice]]:
+    """The batch in bulk; if that fails, account by account, recording the ones that still fail."""
+    try:
+        with session.begin_nested():
+            return write_bills(session, bills, settings=settings, now=now, bill_run_id=run_id)
+    except Exception as exc:
+        if _transient(exc):
+            raise
+        log.warning("bill_run_bulk_write_failed", run_id=run_id, accounts=len(bills), error=type(exc).__name__)
+    issued: dict[str, list[IssuedInvoice]] = {}
+    for bill in bills:
         try:
             with session.begin_nested():
-                issued = bill_account(session, account, as_of, settings=settings, now=now, bill_run_id=run_id)
-        except BillingError as exc:
-            failed += 1
-            session.add(BillRunFailure(bill_run_id=run_id, account_id=account_id, code=exc.code,
-                                       reason=str(exc), created_at=now))
-            log.warning("bill_run_account_failed", run_id=run_id, account_id=account_id, reason=str(exc))
-            continue
+                issued.update(write_bills(session, [bill], settings=settings, now=now, bill_run_id=run_id))
         except Exception as exc:
-            failed += 1
-            session.add(BillRunFailure(bill_run_id=run_id, account_id=account_id, code="error",
-                                       reason=f"{type(exc).__name__}: {exc}"[:2000], created_at=now))
-            log.exception("bill_run_account_error", run_id=run_id, account_id=account_id)
-            continue
-        if issued:
-            invoiced += 1
-        else:
-            skipped += 1
-    _count(session, run_id, invoiced, skipped, failed, now)
-    return invoiced, skipped, failed
+            if _transient(exc):
+                raise
+            failures.append(_failure(run_id, bill.account_id, exc, now))
+    return issued
 
 
-def _count(session: Session, run_id: int, invoiced: int, skipped: int, failed: int, now: datetime) -> None:
+def _transient(exc: BaseException) -> bool:
+    """Faults of the database itself (connection, deadlock, lock table): retry the whole message."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _failure(run_id: int, account_id: str, exc: Exception, now: datetime) -> dict[str, Any]:
+    """A failure row: the domain error's code and reason, or the database's first line, or the exception."""
+    if isinstance(exc, BillingError):
+        code, reason = exc.code, str(exc)
+    elif isinstance(exc, DBAPIError):
+        code = "conflict" if "IntegrityError" in type(exc).__name__ else "database"
+        reason = f"{type(exc.orig).__name__}: {str(exc.orig).strip().splitlines()[0] if str(exc.orig) else ''}"
+    else:
+        code, reason = "error", f"{type(exc).__name__}: {exc}"
+    log.warning("bill_run_account_failed", run_id=run_id, account_id=account_id, code=code, reason=reason)
+    return {"bill_run_id": run_id, "account_id": account_id, "code": code, "reason": reason[:REASON_LIMIT],
+            "created_at": now}
+
+
+def _count(session: Session, run_id: int, outcome: BatchOutcome, now: datetime) -> None:
+    """Add the batch to the run with SQL increments (concurrent batches never lose a count)."""
     run = BillRun.__table__.c
     session.execute(
         update(BillRun).where(BillRun.id == run_id).values(
-            invoiced=run.invoiced + invoiced, skipped=run.skipped + skipped, failed=run.failed + failed,
+            invoiced=run.invoiced + outcome.invoiced, skipped=run.skipped + outcome.skipped,
+            failed=run.failed + outcome.failed,
         )
     )
-    session.execute(
+    _finish_if_done(session, run_id, now, fanned_out=False)
+
+
+def _finish_if_done(session: Session, run_id: int, now: datetime, *, fanned_out: bool) -> None:
+    """Close the run once it is fanned out and every account is counted.
+
+    Until the fan-out has stored ``accounts_due`` it is 0, and only the fan-out itself may close
+    a run that found nothing due.
+    """
+    run = BillRun.__table__.c
+    done = run.invoiced + run.skipped + run.failed
+    fanned = run.accounts_due >= 0 if fanned_out else run.accounts_due > 0
+    started = session.execute(
         update(BillRun)
-        .where(BillRun.id == run_id, run.status == "running",
-               run.invoiced + run.skipped + run.failed >= run.accounts_due)
+        .where(BillRun.id == run_id, run.status == "running", fanned, done >= run.accounts_due)
         .values(status="finished", finished_at=now)
-    )
+        .returning(run.started_at, run.accounts_due, run.failed)
+    ).one_or_none()
+    if started is not None:
+        BILL_RUN_SECONDS.observe(max(0.0, (now - started.started_at).total_seconds()) if started.started_at else 0.0)
+        log.info("bill_run_finished", run_id=run_id, accounts_due=started.accounts_due, failed=started.failed)
 
 
 @dramatiq.actor(actor_name="invoicing.trigger_bill_run", queue_name="invoicing",
                 max_retries=get_settings().max_retries)
 def trigger_bill_run(envelope: Any) -> None:
-    if receive(TRIGGER, envelope, handle_trigger) != "processed" or not isinstance(envelope, dict):
-        return
-    rt = runtime.get()
-    with transaction(rt.sessions) as session:
-        run_id = session.scalar(select(BillRun.id).where(BillRun.message_id == envelope.get("id")))
-    if run_id is not None:
-        raw_date = (envelope.get("body") or {}).get("date")
-        fan_out(rt.sessions, trigger_bill_run.broker, run_id, date.fromisoformat(raw_date) if raw_date else None,
-                clock.current().now(), rt.settings.bill_run_batch_size)
+    start_run(envelope, trigger_bill_run.broker)
 
 
 @dramatiq.actor(actor_name="invoicing.bill_accounts", queue_name="invoicing",
                 max_retries=get_settings().max_retries)
 def bill_accounts(run_id: int, account_ids: list[str], run_date: str | None) -> None:
-    """One batch of a bill run (an internal message: ids only, produced by ``fan_out``)."""
+    """One batch of a bill run (the issue's ``bill_run.accounts``: ids only, produced by ``fan_out``)."""
     rt = runtime.get()
     with transaction(rt.sessions) as session:
         bill_batch(session, run_id, account_ids, date.fromisoformat(run_date) if run_date else None,

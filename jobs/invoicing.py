@@ -1,18 +1,23 @@
-"""Billing one account on one date: compose with the pure core, persist in the caller's transaction.
+"""Billing accounts on their dates: compose with the pure core, persist in the caller's transaction.
 
-Onboarding and bill runs share this path, so a catch-up invoice and a recurring one are the same
-rows, the same numbers and the same events.
+Onboarding bills one account and a bill-run batch bills hundreds; both go through ``write_bills``
+(onboarding is its one-account case), so a catch-up invoice and a recurring one are the same
+rows, the same numbers and the same events. The writer issues a fixed number of bulk Core
+statements per batch, whatever its size: the subscriptions' new state, lifted holds, lapses, one
+number allocation per series, the invoices (RETURNING their ids in parameter order), their lines,
+the balance entries those lines made, and one outbox row per invoice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from jobs import numbering
@@ -40,6 +45,61 @@ class IssuedInvoice:
     document: JSONDict
 
 
+@dataclass(frozen=True)
+class SubscriptionState:
+    """A subscription's stored watermark, as read before composing."""
+
+    id: int
+    billed_until: date | None
+    next_bill_date: date | None
+
+
+@dataclass(frozen=True)
+class AccountBill:
+    """One account's composition and what the writer needs to store it; no database handle."""
+
+    account_id: str
+    currency: str
+    hold_until: date | None
+    subscriptions: tuple[SubscriptionState, ...]
+    line_ids: dict[str, int]
+    composition: Composition
+
+    @property
+    def invoices(self) -> tuple[InvoiceDraft, ...]:
+        return self.composition.invoices
+
+
+def compose_bill(
+    account: Account,
+    subscriptions: Sequence[Subscription],
+    balance: Sequence[OpenBalanceLine],
+    as_of: date,
+    *,
+    settings: Settings,
+    onboarding: bool = False,
+) -> AccountBill:
+    """What the account is due on its local date ``as_of`` (pure once the rows are loaded)."""
+    combine = settings.combine_invoices if account.combine_invoices is None else account.combine_invoices
+    composition = compose(
+        [subscription_terms(row) for row in subscriptions],
+        balance,
+        as_of,
+        combine=combine,
+        onboarding=onboarding,
+        hold_until=account.hold_until,
+        max_catch_up=settings.max_catch_up_periods,
+    )
+    return AccountBill(
+        account_id=account.id,
+        currency=account.currency,
+        hold_until=account.hold_until,
+        subscriptions=tuple(SubscriptionState(row.id, row.billed_until, row.next_bill_date) for row in subscriptions),
+        line_ids={line.line_id: line.sequence for line in balance},
+        composition=composition,
+    )
+
+
 def bill_account(
     session: Session,
     account: Account,
@@ -51,119 +111,172 @@ def bill_account(
     bill_run_id: int | None = None,
 ) -> list[IssuedInvoice]:
     """Issue every invoice the account is due on its local date ``as_of``; return them."""
-    subscriptions = load_subscriptions(session, account.id)
-    balance = open_balance_lines(session, account.id)
-    combine = settings.combine_invoices if account.combine_invoices is None else account.combine_invoices
-    composition = compose(
-        [subscription_terms(row) for row in subscriptions],
-        balance,
-        as_of,
-        combine=combine,
-        onboarding=onboarding,
-        hold_until=account.hold_until,
-        max_catch_up=settings.max_catch_up_periods,
-    )
-    line_ids = {line.line_id: line.sequence for line in balance}
-    issued = _insert_invoices(session, account, composition.invoices, line_ids, settings, now, bill_run_id)
-    _insert_lapses(session, composition.lapses, line_ids, now)
-    _advance_subscriptions(subscriptions, composition)
-    if account.hold_until != composition.hold_until:
-        account.hold_until = composition.hold_until
-    for invoice in issued:
-        INVOICES.labels(trigger="bill_run" if bill_run_id else "onboarding").inc()
-        INVOICE_AMOUNT.labels(currency=account.currency).inc(invoice.total_minor)
+    bill = compose_bill(account, load_subscriptions(session, account.id), open_balance_lines(session, account.id),
+                        as_of, settings=settings, onboarding=onboarding)
+    return write_bills(session, [bill], settings=settings, now=now, bill_run_id=bill_run_id).get(account.id, [])
+
+
+def write_bills(
+    session: Session, bills: Sequence[AccountBill], *, settings: Settings, now: datetime, bill_run_id: int | None
+) -> dict[str, list[IssuedInvoice]]:
+    """Store the bills in bulk; return each account's issued invoices.
+
+    The invoice counter is locked from allocation to commit, so everything that does not need a
+    number is written first.
+    """
+    _advance_subscriptions(session, bills)
+    _update_holds(session, bills)
+    _insert_lapses(session, bills, now)
+    drafts = [(bill, draft) for bill in bills for draft in bill.invoices]
+    if not drafts:
+        return {}
+    numbers = _allocate_numbers(session, settings.invoice_prefix, [draft for _, draft in drafts])
+    documents = [
+        draft_document(draft, number=number, account=bill.account_id, currency=bill.currency)
+        for (bill, draft), number in zip(drafts, numbers, strict=True)
+    ]
+    invoice_ids = _insert_invoices(session, drafts, numbers, now, bill_run_id)
+    _insert_lines(session, drafts, invoice_ids, now)
+    session.execute(insert(OutboxEvent), [
+        {"event_id": new_event_id(), "account_id": bill.account_id, "event_type": INVOICE_CREATED,
+         "payload": json.dumps(document), "created_at": now}
+        for (bill, _), document in zip(drafts, documents, strict=True)
+    ])
+    issued: dict[str, list[IssuedInvoice]] = {}
+    for (bill, draft), invoice_id, number, document in zip(drafts, invoice_ids, numbers, documents, strict=True):
+        issued.setdefault(bill.account_id, []).append(IssuedInvoice(invoice_id, number, draft.total_minor, document))
+    _count_metrics(drafts, "bill_run" if bill_run_id else "onboarding")
     return issued
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _advance_subscriptions(session: Session, bills: Iterable[AccountBill]) -> None:
+    """One executemany UPDATE by primary key for every subscription whose watermark moved."""
+    rows = []
+    for bill in bills:
+        for state in bill.subscriptions:
+            key = str(state.id)
+            billed, due = bill.composition.billed_until.get(key), bill.composition.next_bill_dates.get(key)
+            if (billed, due) != (state.billed_until, state.next_bill_date):
+                rows.append({"sub_id": state.id, "new_billed_until": billed, "new_next_bill_date": due})
+    if rows:
+        table = _table(Subscription)
+        session.execute(
+            update(table).where(table.c.id == bindparam("sub_id"))
+            .values(billed_until=bindparam("new_billed_until"), next_bill_date=bindparam("new_next_bill_date")),
+            rows,
+        )
+
+
+def _update_holds(session: Session, bills: Iterable[AccountBill]) -> None:
+    rows = [{"account": bill.account_id, "new_hold_until": bill.composition.hold_until}
+            for bill in bills if bill.composition.hold_until != bill.hold_until]
+    if rows:
+        table = _table(Account)
+        session.execute(
+            update(table).where(table.c.id == bindparam("account")).values(hold_until=bindparam("new_hold_until")),
+            rows,
+        )
+
+
+def _insert_lapses(session: Session, bills: Iterable[AccountBill], now: datetime) -> None:
+    rows = [
+        {"balance_line_id": bill.line_ids[m.line_id], "kind": MovementKind.LAPSED.value,
+         "amount_minor": m.consumed_minor, "invoice_id": None, "invoice_line_id": None,
+         "message_id": None, "created_at": now}
+        for bill in bills for m in bill.composition.lapses
+    ]
+    if rows:
+        session.execute(insert(BalanceEntry), rows)
+
+
+def _allocate_numbers(session: Session, prefix: str, drafts: Sequence[InvoiceDraft]) -> list[str]:
+    """One allocation per series (issue year), in series order so concurrent batches cannot deadlock."""
+    series = [numbering.series_of(prefix, draft.issue_date) for draft in drafts]
+    pools = {name: iter(numbering.allocate(session, name, count)) for name, count in sorted(Counter(series).items())}
+    return [next(pools[name]) for name in series]
 
 
 def _insert_invoices(
-    session: Session,
-    account: Account,
-    drafts: tuple[InvoiceDraft, ...],
-    line_ids: dict[str, int],
-    settings: Settings,
-    now: datetime,
+    session: Session, drafts: Sequence[tuple[AccountBill, InvoiceDraft]], numbers: Sequence[str], now: datetime,
     bill_run_id: int | None,
-) -> list[IssuedInvoice]:
-    if not drafts:
-        return []
-    numbers = numbering.allocate(session, numbering.series_of(settings.invoice_prefix, drafts[0].issue_date),
-                                 len(drafts))
-    issued: list[IssuedInvoice] = []
-    for draft, number in zip(drafts, numbers, strict=True):
-        document = draft_document(draft, number=number, account=account.id, currency=account.currency)
-        invoice_id = session.execute(
-            insert(Invoice).returning(Invoice.id),
-            [{
-                "number": number, "account_id": account.id, "issue_date": draft.issue_date,
-                "currency": account.currency, "subtotal_minor": draft.subtotal_minor,
-                "discount_minor": draft.discount_minor, "credit_minor": draft.credit_minor,
-                "total_minor": draft.total_minor, "bill_run_id": bill_run_id, "created_at": now,
-            }],
-        ).scalar_one()
-        _insert_lines(session, invoice_id, draft, line_ids, now)
-        session.execute(insert(OutboxEvent), [{
-            "event_id": new_event_id(), "account_id": account.id, "event_type": INVOICE_CREATED,
-            "payload": json.dumps(document), "created_at": now,
-        }])
-        issued.append(IssuedInvoice(invoice_id, number, draft.total_minor, document))
-    return issued
+) -> list[int]:
+    rows = [
+        {"number": number, "account_id": bill.account_id, "issue_date": draft.issue_date,
+         "currency": bill.currency, "subtotal_minor": draft.subtotal_minor, "discount_minor": draft.discount_minor,
+         "credit_minor": draft.credit_minor, "total_minor": draft.total_minor, "bill_run_id": bill_run_id,
+         "created_at": now}
+        for (bill, draft), number in zip(drafts, numbers, strict=True)
+    ]
+    statement = insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True)
+    return [int(invoice_id) for invoice_id in session.execute(statement, rows).scalars()]
+
+
+def _applied(draft: InvoiceDraft) -> list[Movement]:
+    """The balance movements that print as invoice lines (and so leave an applied entry)."""
+    return [m for m in draft.balance if m.invoice_amount_minor]
+
+
+def _line_rows(invoice_id: int, draft: InvoiceDraft, line_ids: dict[str, int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"invoice_id": invoice_id, "position": position, "kind": "recurring",
+         "subscription_id": int(charge.subscription_key), "plan": charge.plan,
+         "period_start": charge.period.start, "period_end": charge.period.last_day,
+         "days": charge.period.days, "period_days": charge.period.cycle_days,
+         "amount_minor": charge.amount_minor, "balance_line_id": None}
+        for position, charge in enumerate(draft.charges)
+    ]
+    rows += [
+        {"invoice_id": invoice_id, "position": len(draft.charges) + offset, "kind": str(m.kind),
+         "subscription_id": None, "plan": None, "period_start": None, "period_end": None,
+         "days": None, "period_days": None, "amount_minor": m.invoice_amount_minor,
+         "balance_line_id": line_ids[m.line_id]}
+        for offset, m in enumerate(_applied(draft))
+    ]
+    return rows
 
 
 def _insert_lines(
-    session: Session, invoice_id: int, draft: InvoiceDraft, line_ids: dict[str, int], now: datetime
+    session: Session, drafts: Sequence[tuple[AccountBill, InvoiceDraft]], invoice_ids: Sequence[int], now: datetime
 ) -> None:
-    rows: list[dict[str, Any]] = [
-        {
-            "invoice_id": invoice_id, "position": position, "kind": "recurring",
-            "subscription_id": int(charge.subscription_key), "plan": charge.plan,
-            "period_start": charge.period.start, "period_end": charge.period.last_day,
-            "days": charge.period.days, "period_days": charge.period.cycle_days,
-            "amount_minor": charge.amount_minor, "balance_line_id": None,
-        }
-        for position, charge in enumerate(draft.charges)
-    ]
-    applied = [m for m in draft.balance if m.invoice_amount_minor]
-    rows += [
-        {
-            "invoice_id": invoice_id, "position": len(draft.charges) + offset, "kind": str(m.kind),
-            "subscription_id": None, "plan": None, "period_start": None, "period_end": None,
-            "days": None, "period_days": None, "amount_minor": m.invoice_amount_minor,
-            "balance_line_id": line_ids[m.line_id],
-        }
-        for offset, m in enumerate(applied)
-    ]
-    ids = session.execute(
+    """All the batch's invoice lines in one statement; line ids come back only when entries need them."""
+    rows = [row for (bill, draft), invoice_id in zip(drafts, invoice_ids, strict=True)
+            for row in _line_rows(invoice_id, draft, bill.line_ids)]
+    applied = [(bill, invoice_id, len(draft.charges), m)
+               for (bill, draft), invoice_id in zip(drafts, invoice_ids, strict=True)
+               for m in _applied(draft)]
+    if not applied:
+        session.execute(insert(InvoiceLine), rows)
+        return
+    line_ids = session.execute(
         insert(InvoiceLine).returning(InvoiceLine.id, sort_by_parameter_order=True), rows
     ).scalars().all()
-    entries = [
-        {
-            "balance_line_id": line_ids[m.line_id], "kind": MovementKind.APPLIED.value,
-            "amount_minor": m.consumed_minor, "invoice_id": invoice_id, "invoice_line_id": line_id,
-            "message_id": None, "created_at": now,
-        }
-        for m, line_id in zip(applied, ids[len(draft.charges):], strict=True)
-    ]
-    if entries:
-        session.execute(insert(BalanceEntry), entries)
+    by_position = {(row["invoice_id"], row["position"]): line_id for row, line_id in zip(rows, line_ids, strict=True)}
+    offsets: Counter[int] = Counter()
+    entries = []
+    for bill, invoice_id, charges, m in applied:
+        position = charges + offsets[invoice_id]
+        offsets[invoice_id] += 1
+        entries.append({
+            "balance_line_id": bill.line_ids[m.line_id], "kind": MovementKind.APPLIED.value,
+            "amount_minor": m.consumed_minor, "invoice_id": invoice_id,
+            "invoice_line_id": by_position[(invoice_id, position)], "message_id": None, "created_at": now,
+        })
+    session.execute(insert(BalanceEntry), entries)
 
 
-def _insert_lapses(session: Session, lapses: tuple[Movement, ...], line_ids: dict[str, int], now: datetime) -> None:
-    if lapses:
-        session.execute(insert(BalanceEntry), [
-            {
-                "balance_line_id": line_ids[m.line_id], "kind": MovementKind.LAPSED.value,
-                "amount_minor": m.consumed_minor, "invoice_id": None, "invoice_line_id": None,
-                "message_id": None, "created_at": now,
-            }
-            for m in lapses
-        ])
-
-
-def _advance_subscriptions(rows: Sequence[Subscription], composition: Composition) -> None:
-    for row in rows:
-        key = str(row.id)
-        row.billed_until = composition.billed_until.get(key)
-        row.next_bill_date = composition.next_bill_dates.get(key)
+def _count_metrics(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], trigger: str) -> None:
+    INVOICES.labels(trigger=trigger).inc(len(drafts))
+    amounts: Counter[str] = Counter()
+    for bill, draft in drafts:
+        amounts[bill.currency] += draft.total_minor
+    for currency, amount in amounts.items():
+        INVOICE_AMOUNT.labels(currency=currency).inc(amount)
 
 
 def remaining_credit(lines: list[OpenBalanceLine], as_of: date) -> int:

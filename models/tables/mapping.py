@@ -1,9 +1,16 @@
-"""The one place rows meet domain values: table rows in, billing-core dataclasses out."""
+"""The one place rows meet domain values: table rows in, billing-core dataclasses out.
+
+Every loader comes in two shapes: for one account (onboarding, balance actors) and for a batch of
+accounts (bill runs: one query per table for the whole batch). The one-account loaders are the
+batch loaders called with one id, so both paths turn rows into domain values the same way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,17 +46,31 @@ def subscription_terms(row: Subscription) -> SubscriptionTerms:
     )
 
 
+def load_subscriptions_of(session: Session, account_ids: Collection[str]) -> dict[str, list[Subscription]]:
+    """The subscriptions of each account, in the order its onboarding message listed them."""
+    found: dict[str, list[Subscription]] = defaultdict(list)
+    if not account_ids:
+        return found
+    query = (
+        select(Subscription)
+        .where(Subscription.account_id.in_(list(account_ids)))
+        .order_by(Subscription.account_id, Subscription.position)
+    )
+    for row in session.scalars(query):
+        found[row.account_id].append(row)
+    return found
+
+
 def load_subscriptions(session: Session, account_id: str) -> Sequence[Subscription]:
-    query = select(Subscription).where(Subscription.account_id == account_id).order_by(Subscription.position)
-    return session.scalars(query).all()
+    return load_subscriptions_of(session, [account_id]).get(account_id, [])
 
 
-def _decisions(session: Session, account_id: str) -> dict[int, str]:
-    """The last decision on each balance line of the account that needed one."""
+def _decisions(session: Session, account_ids: Collection[str]) -> dict[int, str]:
+    """The last decision on each balance line of the accounts that needed one."""
     query = (
         select(BalanceLineDecision.balance_line_id, BalanceLineDecision.decision)
         .join(BalanceLine, BalanceLine.id == BalanceLineDecision.balance_line_id)
-        .where(BalanceLine.account_id == account_id)
+        .where(BalanceLine.account_id.in_(list(account_ids)), BalanceLine.requires_approval.is_(True))
         .order_by(BalanceLineDecision.id)
     )
     return {line_id: decision for line_id, decision in session.execute(query)}
@@ -62,39 +83,51 @@ def line_status(row: BalanceLine, decision: str | None) -> str:
     return {"approved": "active", "declined": "declined"}.get(decision or "", "pending_approval")
 
 
-def open_balance_lines(session: Session, account_id: str) -> list[OpenBalanceLine]:
-    """The account's active balance lines that still have something to apply, oldest first."""
-    consumed = (
-        select(BalanceEntry.balance_line_id, func.sum(BalanceEntry.amount_minor).label("used"),
-               func.count().label("entries"))
-        .group_by(BalanceEntry.balance_line_id)
-        .subquery()
-    )
+def open_line(row: BalanceLine, used: int | None, entries: int) -> OpenBalanceLine | None:
+    """What is left of one active line after its ledger entries; None when nothing is."""
+    common: dict[str, Any] = {
+        "line_id": row.line_id,
+        "kind": BalanceKind(row.kind),
+        "sequence": row.id,
+        "effective_date": row.effective_date,
+        "expires_on": row.expires_on,
+    }
+    if row.percent is not None:
+        return None if entries else OpenBalanceLine(percent=Fraction(row.percent), **common)
+    amount = row.amount_minor or 0
+    left = abs(amount) - int(used or 0)
+    if left <= 0:
+        return None
+    return OpenBalanceLine(remaining_minor=(-1 if amount < 0 else 1) * left, **common)
+
+
+def open_balance_lines_of(session: Session, account_ids: Collection[str]) -> dict[str, list[OpenBalanceLine]]:
+    """Each account's active balance lines that still have something to apply, oldest first.
+
+    Entries are summed per line in the same query (grouped by the line's primary key), so only
+    the entries of these accounts' lines are read.
+    """
+    found: dict[str, list[OpenBalanceLine]] = defaultdict(list)
+    if not account_ids:
+        return found
     query = (
-        select(BalanceLine, consumed.c.used, consumed.c.entries)
-        .outerjoin(consumed, consumed.c.balance_line_id == BalanceLine.id)
-        .where(BalanceLine.account_id == account_id)
+        select(BalanceLine, func.sum(BalanceEntry.amount_minor), func.count(BalanceEntry.id))
+        .outerjoin(BalanceEntry, BalanceEntry.balance_line_id == BalanceLine.id)
+        .where(BalanceLine.account_id.in_(list(account_ids)))
+        .group_by(BalanceLine.id)
         .order_by(BalanceLine.id)
     )
-    decisions = _decisions(session, account_id)
-    lines: list[OpenBalanceLine] = []
-    for row, used, entries in session.execute(query):
+    rows = session.execute(query).all()
+    decisions = _decisions(session, account_ids) if any(row.requires_approval for row, _, _ in rows) else {}
+    for row, used, entries in rows:
         if line_status(row, decisions.get(row.id)) != "active":
             continue
-        common = {
-            "line_id": row.line_id,
-            "kind": BalanceKind(row.kind),
-            "sequence": row.id,
-            "effective_date": row.effective_date,
-            "expires_on": row.expires_on,
-        }
-        if row.percent is not None:
-            if not entries:
-                lines.append(OpenBalanceLine(percent=Fraction(row.percent), **common))
-            continue
-        amount = row.amount_minor or 0
-        left = abs(amount) - int(used or 0)
-        if left > 0:
-            sign = -1 if amount < 0 else 1
-            lines.append(OpenBalanceLine(remaining_minor=sign * left, **common))
-    return lines
+        line = open_line(row, used, int(entries))
+        if line is not None:
+            found[row.account_id].append(line)
+    return found
+
+
+def open_balance_lines(session: Session, account_id: str) -> list[OpenBalanceLine]:
+    """The account's active balance lines that still have something to apply, oldest first."""
+    return open_balance_lines_of(session, [account_id]).get(account_id, [])
