@@ -15,6 +15,9 @@ from sqlalchemy import func, select, update
 
 from worker.settings import get_settings
 
+FAILURES_SHOWN = 10
+"""Failed accounts listed per run by ``status`` and ``bill-run --wait`` (all are in bill_run_failures)."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -36,7 +39,32 @@ def enqueue_file(message_type: str, path: Path) -> int:
     return 0
 
 
+def _run_progress(run: Any) -> str:
+    """One progress line: a bar over the accounts counted so far (empty while the run fans out)."""
+    width = 30
+    done = run.invoiced + run.skipped + run.failed
+    if run.status == "running" and not run.accounts_due:
+        return f"[{'.' * width}] selecting due accounts, {done} counted so far"
+    filled = width if not run.accounts_due else min(width, int(width * done / run.accounts_due))
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{run.accounts_due} accounts, {run.invoiced} invoiced, "
+            f"{run.skipped} skipped, {run.failed} failed")
+
+
+def _print_failures(run_id: int) -> None:
+    from jobs import runtime
+    from models.tables.bill_run import BillRunFailure
+    from worker.db import transaction
+
+    with transaction(runtime.get().sessions) as session:
+        rows = session.execute(select(BillRunFailure.account_id, BillRunFailure.code, BillRunFailure.reason)
+                               .where(BillRunFailure.bill_run_id == run_id).order_by(BillRunFailure.id)
+                               .limit(FAILURES_SHOWN)).all()
+    for account_id, code, reason in rows:
+        print(f"  failed: {account_id} [{code}] {reason}", file=sys.stderr)
+
+
 def bill_run(run_date: str | None, *, wait: bool, timeout: float) -> int:
+    """Send a trigger; with ``wait``, follow its run and exit 1 if any account failed or the run did."""
     from jobs import runtime
     from jobs.client import Signer, send
     from models.tables.bill_run import BillRun
@@ -53,18 +81,15 @@ def bill_run(run_date: str | None, *, wait: bool, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with transaction(rt.sessions) as session:
-            run = session.scalar(select(BillRun).where(BillRun.message_id == message_id))
-            state = None if run is None else (run.status, run.accounts_due, run.invoiced, run.skipped, run.failed)
-        if state is not None:
-            status, due, invoiced, skipped, failed = state
-            done = invoiced + skipped + failed
-            width = 30
-            filled = width if not due else int(width * done / due)
-            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{due} accounts, {invoiced} invoiced, "
-                  f"{skipped} skipped, {failed} failed", end="", flush=True)
-            if status != "running":
-                print()
-                return 1 if failed else 0
+            run = session.scalar(select(BillRun).where(BillRun.message_id == message_id)
+                                 .order_by(BillRun.id.desc()).limit(1))
+        if run is not None:
+            print(f"\r{_run_progress(run)}", end="", flush=True)
+            if run.status != "running":
+                print(f"\nbill run #{run.id} {run.status}")
+                if run.failed:
+                    _print_failures(run.id)
+                return 1 if run.failed or run.status != "finished" else 0
         time.sleep(0.5)
     print("\nbilling bill-run: timed out waiting for the run to finish", file=sys.stderr)
     return 1
@@ -82,6 +107,22 @@ def _queue_depths(client: redis.Redis, namespace: str) -> dict[str, dict[str, in
     }
 
 
+def _run_document(session: Any, run: Any) -> dict[str, Any]:
+    """A run for ``billing status``: when, how many, and why accounts failed (the first few)."""
+    from models.tables.bill_run import BillRunFailure
+
+    failures = session.execute(select(BillRunFailure.account_id, BillRunFailure.code, BillRunFailure.reason)
+                               .where(BillRunFailure.bill_run_id == run.id).order_by(BillRunFailure.id)
+                               .limit(FAILURES_SHOWN)).all()
+    seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+    return {"id": run.id, "date": run.run_date.isoformat() if run.run_date else None, "status": run.status,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "seconds": seconds, "accounts_due": run.accounts_due, "invoiced": run.invoiced,
+            "skipped": run.skipped, "failed": run.failed,
+            "failures": [{"account": account, "code": code, "reason": reason} for account, code, reason in failures]}
+
+
 def status_document() -> dict[str, Any]:
     from jobs import runtime
     from models.tables.bill_run import BillRun
@@ -91,13 +132,8 @@ def status_document() -> dict[str, Any]:
 
     rt = runtime.get()
     with transaction(rt.sessions) as session:
-        runs = [
-            {"id": r.id, "date": r.run_date.isoformat() if r.run_date else None, "status": r.status,
-             "started_at": r.started_at.isoformat() if r.started_at else None,
-             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-             "accounts_due": r.accounts_due, "invoiced": r.invoiced, "skipped": r.skipped, "failed": r.failed}
-            for r in session.scalars(select(BillRun).order_by(BillRun.id.desc()).limit(5))
-        ]
+        last_runs = session.scalars(select(BillRun).order_by(BillRun.id.desc()).limit(5)).all()
+        runs = [_run_document(session, run) for run in last_runs]
         rejected = dict(session.execute(select(Rejection.code, func.count()).group_by(Rejection.code)).all())
     pending, lag = measure_lag(rt.sessions, _now())
     try:
@@ -118,6 +154,8 @@ def status(*, as_json: bool) -> int:
     for run in document["bill_runs"] or [{"id": "-", "status": "none yet"}]:
         print(f"  #{run['id']} {run.get('date') or 'today'} {run['status']}: {run.get('accounts_due', 0)} due, "
               f"{run.get('invoiced', 0)} invoiced, {run.get('skipped', 0)} skipped, {run.get('failed', 0)} failed")
+        for failure in run.get("failures", []):
+            print(f"      {failure['account']} [{failure['code']}] {failure['reason']}")
     print("queues:", json.dumps(document["queues"]))
     print(f"outbox: {document['outbox']['pending']} pending, lag {document['outbox']['lag_seconds']} s")
     print("rejections:", json.dumps(document["rejections"]))
