@@ -1,0 +1,168 @@
+"""``docs/benchmarks.md``: the figures, the targets with PASS or MISS, and how they were measured.
+
+Text below ``NOTES_MARKER`` in an existing file is hand-written analysis and is kept as it is
+when the file is regenerated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tests.bench.results import Results
+from tests.bench.throughput import Throughput
+
+NOTES_MARKER = "<!-- Everything below this line is kept when `make bench` regenerates the file. -->"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _mb(values: Iterable[float]) -> str:
+    return ", ".join(f"{value:.1f}" for value in values) or "-"
+
+
+def machine_section(results: Results) -> list[str]:
+    m = results.machine
+    pg = m["postgresql"]
+    rows = [
+        ("date", m["date"]), ("CPU", f"{m['cpus']} × {m['cpu_model']}"), ("memory", f"{m['memory_gib']} GiB"),
+        ("OS", m["os"]), ("Python", m["python"]),
+        ("PostgreSQL", f"{pg['server_version']} (fsync={pg['fsync']}, synchronous_commit={pg['synchronous_commit']}, "
+                       f"shared_buffers={pg['shared_buffers']})"),
+        ("Redis", m["redis"]),
+        ("packages", ", ".join(f"{name} {version}" for name, version in m["packages"].items())),
+        ("checkout", m["commit"]), ("load average at start", " / ".join(str(v) for v in m["load_average"])),
+    ]
+    return ["## Machine", "", *table(("", ""), rows)]
+
+
+def settings_section(results: Results) -> list[str]:
+    s = results.settings
+    return ["## Worker settings", "", *table(("setting", "value"), s.items())]
+
+
+def targets_section(results: Results) -> list[str]:
+    rows = [(t.name, t.figure, t.goal, f"**{t.verdict}**", t.margin) for t in results.targets()]
+    return ["## Targets", "", *table(("target", "measured", "goal", "verdict", "margin"), rows)]
+
+
+def bill_run_section(results: Results) -> list[str]:
+    if not results.bill_runs:
+        return []
+    batch = results.settings.get("bill_run_batch_size")
+    rows = [
+        (_n(run.accounts), f"{run.seconds:.2f}", _n(run.invoices_per_second), _n(run.rows),
+         _n(run.rows_per_second), _n(run.copy.batch_rows_per_second), f"**{run.copy_ratio:.2f}**",
+         _n(run.copy.one_txn_rows_per_second), f"{run.copy_one_txn_ratio:.2f}", _mb(run.peak_rss_mb),
+         f"{run.usage.foreign_cores:.2f}")
+        for run in results.bill_runs
+    ]
+    written = [(_n(run.accounts), *(_n(run.written[t]) for t in ("invoices", "invoice_lines", "outbox",
+                                                                  "balance_entries"))) for run in results.bill_runs]
+    return [
+        "## 1. Bill run", "",
+        f"Accounts due today (one monthly 10.00 USD period each), one `bill_run.trigger`, "
+        f"{results.settings['processes']} worker processes. Wall time from the trigger to the run's row reading "
+        f"`finished`. COPY: the same rows, read back, copied into empty look-alike tables (same indexes, checks and "
+        f"foreign keys), in transactions of {batch} accounts (the bill run's batch) and as one transaction; the "
+        "ratio is ours ÷ COPY.", "",
+        *table(("accounts", "wall s", "invoices/s", "rows written", "rows/s", f"COPY rows/s ({batch}/txn)",
+                "ratio", "COPY rows/s (1 txn)", "ratio", "peak RSS per worker (MB)", "foreign CPU (cores)"), rows),
+        "Rows written:", "",
+        *table(("accounts", "invoices", "invoice_lines", "outbox", "balance_entries"), written),
+    ]
+
+
+def _throughput_row(part: Throughput) -> tuple[Any, ...]:
+    enqueue = _n(part.enqueue_per_second) if part.enqueue_per_second else "-"
+    return (part.name, _n(part.messages), f"**{_n(part.per_second)}**", f"{part.seconds:.2f}",
+            f"{part.startup_seconds:.2f}", enqueue, _mb(part.usage.peak_rss_mb.values()),
+            f"{part.usage.foreign_cores:.2f}")
+
+
+def onboarding_section(results: Results) -> list[str]:
+    parts = [part for part in (results.onboarding, results.noop, results.bare) if part is not None]
+    if not parts:
+        return []
+    lines = [
+        "## 2. Onboarding path", "",
+        "`account.onboard` with a three-period catch-up (stub + 2 periods, one invoice of 3 lines), all enqueued "
+        "before the workers start; msgs/s = (N − 1) ÷ (first ack → last ack), polled on the queue's message hash "
+        "every 10 ms, so worker start-up is excluded (shown apart). The no-op actor runs on the same broker with "
+        "the same processes, threads and `dramatiq_*` variables; the bare unit of work writes the same rows with "
+        "plain psycopg, one transaction per account, same processes × threads.", "",
+        *table(("path", "messages", "msgs/s", "drain s", "start-up s", "enqueue msgs/s", "peak RSS (MB)",
+                "foreign CPU (cores)"), (_throughput_row(part) for part in parts)),
+    ]
+    ratios = [(name, f"**{value:.2f}**") for name, value in (
+        ("onboarding ÷ no-op actor", results.onboarding_vs_noop),
+        ("onboarding ÷ bare unit of work", results.onboarding_vs_bare)) if value is not None]
+    return lines + table(("ratio (same run)", "value"), ratios)
+
+
+def latency_section(results: Results) -> list[str]:
+    lat = results.latency
+    if lat is None:
+        return []
+    rows = [(f"{lat.rate:g}", _n(lat.sent), f"{lat.p('total', 0.5):.0f}", f"**{lat.p('total', 0.99):.0f}**",
+             f"{lat.p('pickup', 0.5):.0f} / {lat.p('pickup', 0.99):.0f}",
+             f"{lat.p('rest', 0.5):.0f} / {lat.p('rest', 0.99):.0f}", f"{lat.usage.foreign_cores:.2f}")]
+    return [
+        "## 3. Enqueue → event latency", "",
+        f"Idle `billing worker` and `billing relay` (relay poll interval {lat.relay_interval_seconds:g} s); one fresh "
+        "account per message (one-period catch-up) sent at a steady rate; latency = send → the `invoice.created` "
+        "event read from the Redis Stream (`XREAD BLOCK`). Split by the event's `time` (when the actor took the "
+        "message): queue pickup, then processing + outbox relay.", "",
+        *table(("msgs/s", "messages", "p50 ms", "p99 ms", "pickup p50 / p99 ms", "actor → stream p50 / p99 ms",
+                "foreign CPU (cores)"), rows),
+    ]
+
+
+def checks_section(results: Results) -> list[str]:
+    """One line per part; a failed check is shown whole (``--json`` has every check with its values)."""
+    checks = results.checks()
+    failed = [c for c in checks if not c.ok]
+    head = f"{len(checks)} checks, **{len(failed)} failed**." if failed else f"All {len(checks)} checks passed."
+    parts: dict[str, list[str]] = {}
+    for check in checks:
+        parts.setdefault(check.part, []).append(check.name)
+    rows = [(part, f"{sum(c.ok for c in checks if c.part == part)}/{len(names)}", "; ".join(names))
+            for part, names in parts.items()]
+    lines = ["## Correctness checks", "", head, "", *table(("part", "passed", "what was checked"), rows)]
+    if failed:
+        lines += table(("part", "failed check", "expected", "actual"),
+                       ((c.part, c.name, c.expected, c.actual) for c in failed))
+    return lines
+
+
+def render(results: Results) -> str:
+    lines = [
+        "# Benchmarks", "",
+        f"Generated by `{results.command}` (`make bench` runs it with the defaults) on {results.machine['date']}, "
+        "on this machine's "
+        "PostgreSQL and Redis, in a throwaway database and Redis namespace. The machine is shared and noisy: "
+        "ratios are taken within one run; *foreign CPU* is the CPU other tenants used meanwhile.", "",
+        *machine_section(results), *settings_section(results), *targets_section(results),
+        *bill_run_section(results), *onboarding_section(results), *latency_section(results),
+        *checks_section(results),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write(results: Results, path: Path) -> None:
+    kept = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        if NOTES_MARKER in old:
+            kept = old.split(NOTES_MARKER, 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(results) + "\n" + NOTES_MARKER + (kept or "\n"), encoding="utf-8")
