@@ -1,0 +1,140 @@
+"""Bill runs in one process: the real handlers and database code, a manual clock, a collecting broker.
+
+Triggers and onboarding messages are signed envelopes handed to ``receive`` exactly as the actors
+do; the fan-out's ``bill_accounts`` messages are collected instead of sent to Redis, then run one
+after the other through the actor's own function. Only the broker is replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from jobs import runtime
+from jobs.envelope import make_envelope
+from jobs.producers import SIMULATION_PRODUCER, SIMULATION_SECRET, ProducerRegistry
+from models.tables.account import Account
+from models.tables.bill_run import BillRun
+from models.tables.subscription import Subscription
+from worker import clock
+from worker.settings import Settings
+
+
+@dataclass
+class CollectingBroker:
+    """Stands in for dramatiq's broker in ``fan_out``: keeps what would have been enqueued."""
+
+    messages: list[Any] = field(default_factory=list)
+
+    def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+        self.messages.append(message)
+        return message
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    status: str
+    accounts_due: int
+    invoiced: int
+    skipped: int
+    failed: int
+
+
+class Harness:
+    """Drives onboarding and bill runs against one database at the manual clock's instants."""
+
+    def __init__(self, database_url: str, start: datetime, **settings: Any) -> None:
+        self.settings = Settings(database_url=database_url, metrics_port=0, **settings)
+        registry = ProducerRegistry(producers={SIMULATION_PRODUCER.name: SIMULATION_PRODUCER})
+        self.runtime = runtime.configure(self.settings, registry)
+        self.clock = clock.ManualClock(start)
+        clock.use(self.clock)
+        self.broker = CollectingBroker()
+
+    def close(self) -> None:
+        runtime.reset()
+        clock.use(clock.SystemClock())
+
+    def envelope(self, message_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        return make_envelope(message_type, body, producer=SIMULATION_PRODUCER.name, key_id="sim-1",
+                             secret=SIMULATION_SECRET.encode(), now=self.clock.now())
+
+    def onboard(self, body: dict[str, Any]) -> str:
+        from jobs.onboarding import MESSAGE_TYPE, handle_onboard_account
+        from jobs.receiving import receive
+
+        return receive(MESSAGE_TYPE, self.envelope(MESSAGE_TYPE, body), handle_onboard_account)
+
+    def trigger(self, run_date: date | None = None) -> int | None:
+        """Send one trigger at the clock's instant and run its fan-out; the batches wait in ``broker``."""
+        from jobs.bill_runs import TRIGGER, start_run
+
+        body = {"date": run_date.isoformat()} if run_date else {}
+        return start_run(self.envelope(TRIGGER, body), self.broker)  # type: ignore[arg-type]
+
+    def drain(self) -> int:
+        """Run every collected batch through the ``bill_accounts`` actor's function; return how many."""
+        from jobs.bill_runs import bill_accounts
+
+        done = 0
+        while self.broker.messages:
+            message = self.broker.messages.pop(0)
+            bill_accounts.fn(*message.args)
+            done += 1
+        return done
+
+    def run(self, run_date: date | None = None) -> RunRow | None:
+        """A whole run at the clock's instant: trigger, fan-out, every batch; its final row."""
+        run_id = self.trigger(run_date)
+        self.drain()
+        return None if run_id is None else self.run_row(run_id)
+
+    def run_row(self, run_id: int) -> RunRow:
+        with self.runtime.engine.connect() as connection:
+            row = connection.execute(
+                select(BillRun.id, BillRun.status, BillRun.accounts_due, BillRun.invoiced, BillRun.skipped,
+                       BillRun.failed).where(BillRun.id == run_id)
+            ).one()
+        return RunRow(*row)
+
+
+def ticks(start: datetime, end: datetime, step_hours: int = 1) -> Iterator[datetime]:
+    """Whole hours from ``start`` up to, not including, ``end``."""
+    from datetime import timedelta
+
+    tick = start
+    while tick < end:
+        yield tick
+        tick += timedelta(hours=step_hours)
+
+
+def seed_due_accounts(
+    engine: Engine, ids: Sequence[str], *, due: date, timezone: str = "UTC", plans: int = 1,
+    currency: str = "USD", amount_minor: int = 3000,
+) -> None:
+    """Accounts as onboarding leaves them when their first monthly period starts on ``due``.
+
+    ``due`` is each subscription's start and its bill day, so the first period is a full one.
+    """
+    accounts = [
+        {"id": account_id, "name": f"Account {account_id}", "currency": currency, "timezone": timezone,
+         "bill_day": due.day, "combine_invoices": None, "start_date": due, "onboarded_on": due,
+         "hold_until": None, "body_hash": "0" * 64}
+        for account_id in ids
+    ]
+    subscriptions = [
+        {"account_id": account_id, "position": position, "plan": f"plan-{position}", "amount_minor": amount_minor,
+         "currency": currency, "interval": "month", "interval_count": 1, "timing": "advance",
+         "proration": "daily", "bill_day": due.day, "bill_month": None, "bill_weekday": None,
+         "start_date": due, "billed_until": None, "next_bill_date": due}
+        for account_id in ids
+        for position in range(plans)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(Account), accounts)
+        connection.execute(insert(Subscription), subscriptions)
