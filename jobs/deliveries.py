@@ -25,9 +25,11 @@ from worker.db import transaction
 class Delivery:
     deliveries: int
     first_broker_message_id: str
+    resent_broker_message_id: str | None = None
 
     def is_copy_of_another(self, broker_message_id: str) -> bool:
-        return self.first_broker_message_id != broker_message_id
+        """True unless this broker message is the envelope's first carrier or the one the worker re-sent."""
+        return broker_message_id not in (self.first_broker_message_id, self.resent_broker_message_id)
 
 
 def count(
@@ -50,10 +52,10 @@ def count(
                 index_elements=[table.c.message_id],
                 set_={"deliveries": table.c.deliveries + 1, "last_seen_at": seen_at},
             )
-            .returning(table.c.deliveries, table.c.broker_message_id)
+            .returning(table.c.deliveries, table.c.broker_message_id, table.c.resent_broker_message_id)
         )
-        deliveries, first = session.execute(statement).one()
-    return Delivery(int(deliveries), str(first))
+        deliveries, first, resent = session.execute(statement).one()
+    return Delivery(int(deliveries), str(first), resent)
 
 
 def designate(session: Session, envelope_id: str, broker_message_id: str) -> None:
@@ -64,7 +66,7 @@ def designate(session: Session, envelope_id: str, broker_message_id: str) -> Non
     session.execute(
         update(MessageDelivery)
         .where(MessageDelivery.message_id == envelope_id)
-        .values(broker_message_id=broker_message_id, deliveries=0)
+        .values(resent_broker_message_id=broker_message_id, deliveries=0)
     )
 
 
@@ -72,10 +74,10 @@ def first_seen(sessions: sessionmaker[Session], envelope_id: str, broker_message
     """When a designated re-send's envelope was first received; None if it was not designated."""
     with transaction(sessions) as session:
         row = session.execute(
-            select(MessageDelivery.first_seen_at, MessageDelivery.broker_message_id)
+            select(MessageDelivery.first_seen_at, MessageDelivery.resent_broker_message_id)
             .where(MessageDelivery.message_id == envelope_id)
         ).one_or_none()
-    if row is None or row.broker_message_id != broker_message_id:
+    if row is None or row.resent_broker_message_id != broker_message_id:
         return None
     seen: datetime = row.first_seen_at
     return seen

@@ -9,6 +9,7 @@ onboarding the account re-sends it at once, and after the grace period it is rej
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,15 +43,20 @@ def park(session: Session, received: Received, account_id: str, grace: timedelta
     return "parked"
 
 
-def resend(sessions: sessionmaker[Session], broker: dramatiq.Broker, envelope: dict[str, Any], why: str) -> str:
-    """Re-send a kept envelope in a new broker message; return that message's id.
+def resend(sessions: sessionmaker[Session], broker: dramatiq.Broker, kept: dict[str, Any], why: str) -> str:
+    """Re-send a kept envelope (or a kept dramatiq message) in a new broker message; return its id.
 
     The new message is designated (committed) before it is enqueued, so the worker that picks it
     up accepts it as the envelope's carrier and not as a replayed copy. A crash in between only
     leaves the envelope to be re-sent again; idempotency keys make a second copy a no-op.
     """
-    message = build_message(envelope)
-    message = message.copy(options={**message.options, REPLAY_OPTION: why})
+    if "actor_name" in kept:  # a dead letter: the message itself, attempt history already dropped
+        original: dramatiq.Message[Any] = dramatiq.Message(**{**kept, "args": tuple(kept["args"])})
+        message = original.copy(message_id=str(uuid.uuid4()), options={**original.options, REPLAY_OPTION: why})
+    else:
+        message = build_message(kept)
+        message = message.copy(options={**message.options, REPLAY_OPTION: why})
+    envelope = message.args[0] if message.args and isinstance(message.args[0], dict) else {}
     if isinstance(envelope.get("id"), str):
         with transaction(sessions) as session:
             deliveries.designate(session, envelope["id"], message.message_id)

@@ -24,6 +24,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from worker.dead_letters import DeadLetterRecorder
 from worker.settings import Settings, get_settings
 
 
@@ -41,6 +42,7 @@ def billing_middleware(settings: Settings) -> list[Middleware]:
             max_backoff=settings.max_backoff_ms,
         ),
         CurrentMessage(),
+        DeadLetterRecorder(),
     ]
 
 

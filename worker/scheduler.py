@@ -36,13 +36,23 @@ def tick() -> None:
 
 
 def sweep() -> None:
+    """Re-send parked messages whose account exists, reject expired ones, record Redis dead letters."""
+    import redis
+
     from jobs import parking, runtime
+    from worker import clock, dead_letters
     from worker.broker import install
+    from worker.stack import ALL_QUEUES
 
     rt = runtime.get()
-    resumed, expired = parking.sweep(rt.sessions, install(rt.settings), datetime.now(UTC))
+    resumed, expired = parking.sweep(rt.sessions, install(rt.settings), clock.current().now())
     if resumed or expired:
         log.info("parked_messages_swept", resumed=resumed, rejected=expired)
+    client = redis.Redis.from_url(rt.settings.redis_url)
+    recorded = dead_letters.sweep(client, f"{rt.settings.namespace}:dramatiq", ALL_QUEUES, rt.sessions,
+                                  datetime.now(UTC))
+    if recorded:
+        log.warning("dead_letters_recorded", count=recorded)
 
 
 def run_scheduler(*, once: bool = False) -> int:

@@ -14,65 +14,32 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from tests.e2e.stack import billing, onboarding, scalar, stack_environment, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SECRET = "kill-test-secret-0123456789abcdef"
 ACCOUNTS = 600
 LINES = 400
 
 
 @pytest.fixture
 def env(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str) -> dict[str, str]:
-    producers = {"crm": {"keys": [{"id": "crm-1", "secret": SECRET}], "types": ["account.onboard",
-                                                                               "balance_line.create",
-                                                                               "bill_run.trigger"]}}
-    values = dict(os.environ)
-    values.update({
-        "BILLING_DATABASE_URL": pg_url, "BILLING_REDIS_URL": redis_url, "BILLING_NAMESPACE": redis_namespace,
-        "BILLING_PRODUCERS_JSON": json.dumps({"producers": producers}), "BILLING_PRODUCER": "crm",
-        "BILLING_PRODUCER_KEY_ID": "crm-1", "BILLING_PRODUCER_SECRET": SECRET, "BILLING_METRICS_PORT": "0",
-        "BILLING_RELAY_INTERVAL_SECONDS": "0.05",
-        # A dead worker's messages come back within seconds (the product's default is 15 s).
-        "BILLING_HEARTBEAT_TIMEOUT_MS": "3000", "BILLING_MAINTENANCE_CHANCE": "200000",
-    })
-    return values
-
-
-def onboarding(account_id: str) -> dict[str, Any]:
-    today = datetime.now(UTC).date()
-    start = (today.replace(day=1) - timedelta(days=40)).replace(day=5)  # two months back: a 3-period catch-up
-    return {"account": {"id": account_id, "name": f"Customer {account_id}", "currency": "USD", "timezone": "UTC"},
-            "start_date": start.isoformat(), "bill_day": 15,
-            "subscriptions": [{"plan": "pro-monthly", "amount": "30.00"}]}
+    # A dead worker's messages come back within seconds (the product's default is 15 s).
+    return stack_environment(pg_url, redis_url, redis_namespace, heartbeat_timeout_ms="3000",
+                             maintenance_chance="200000")
 
 
 def credit(number: int) -> dict[str, Any]:
     return {"line_id": f"credit-{number:04d}", "account": f"acct-{number:04d}", "kind": "credit", "amount": "2.50",
             "currency": "USD", "label": "goodwill", "reason": "kill test", "author": "support:kill-test"}
-
-
-def scalar(engine: Engine, sql: str) -> int:
-    with engine.connect() as connection:
-        return int(connection.execute(text(sql)).scalar_one())
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Workers:
@@ -112,11 +79,6 @@ def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
     started.stop()
     relay.terminate()
     relay.wait(20)
-
-
-def billing(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env, check=True, timeout=120,
-                   capture_output=True)
 
 
 def test_two_sigkills_lose_nothing_and_double_nothing(
