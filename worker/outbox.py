@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+import psycopg
 import redis
 import structlog
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables.outbox import OutboxEvent
@@ -105,15 +107,75 @@ def measure_lag(sessions: sessionmaker[Session], now: datetime) -> tuple[int, fl
     return int(pending), lag
 
 
+NOTIFY_CHANNEL = "billing_outbox"
+"""Notified at commit by a trigger on the outbox (PostgreSQL; see migration 0005)."""
+
+
+class OutboxWakeup:
+    """Waits for the next outbox commit: LISTEN on PostgreSQL, plain polling elsewhere.
+
+    A notification cuts the wait short; the timeout remains as a safety net (a notification missed
+    while reconnecting costs one interval, never an event). Any trouble with the listening
+    connection falls back to polling until it can be opened again.
+    """
+
+    def __init__(self, engine: Engine, stop: threading.Event) -> None:
+        self.stop = stop
+        self.conninfo = (engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                         if engine.dialect.name == "postgresql" else None)
+        self.connection: psycopg.Connection[Any] | None = None
+
+    def _listening(self) -> psycopg.Connection[Any] | None:
+        if self.conninfo is None:
+            return None
+        if self.connection is None or self.connection.closed:
+            try:
+                self.connection = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except psycopg.Error:
+                log.warning("relay_listen_unavailable", exc_info=True)
+                self.connection = None
+        return self.connection
+
+    def wait(self, timeout: float) -> None:
+        connection = self._listening()
+        if connection is None:
+            self.stop.wait(timeout)
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                # Slices of a second at most, so a stop request is seen promptly.
+                if any(True for _ in connection.notifies(timeout=min(left, 1.0), stop_after=1)):
+                    return
+        except psycopg.Error:
+            log.warning("relay_listen_lost", exc_info=True)
+            connection.close()
+            self.stop.wait(min(timeout, 1.0))
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
 def run(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
         interval: float, stop: threading.Event, clock: Any) -> None:
     """Relay until ``stop`` is set; errors are logged and retried, never fatal."""
-    while not stop.is_set():
-        try:
-            sent = relay_once(sessions, publisher, source=source, batch_size=batch_size, now=clock.now())
-            measure_lag(sessions, clock.now())
-        except Exception:
-            log.exception("relay_failed")
-            sent = 0
-        if sent < batch_size:
-            stop.wait(interval)
+    bind = sessions.kw.get("bind")
+    wakeup = OutboxWakeup(bind, stop) if isinstance(bind, Engine) else None
+    try:
+        while not stop.is_set():
+            try:
+                sent = relay_once(sessions, publisher, source=source, batch_size=batch_size, now=clock.now())
+                measure_lag(sessions, clock.now())
+            except Exception:
+                log.exception("relay_failed")
+                sent = 0
+            if sent < batch_size:
+                if wakeup is not None:
+                    wakeup.wait(interval)
+                else:
+                    stop.wait(interval)
+    finally:
+        if wakeup is not None:
+            wakeup.close()
