@@ -177,5 +177,27 @@ def verify(
     producer = registry.get(envelope.producer)
     assert producer is not None
     if not producer.may_send(envelope.type):
-        raise Forbidden(f"producer {producer.name!r} may not send {envelope.type} messages")
+        raise Forbidden(
+            f"producer {producer.name!r} may not send {envelope.type} messages (its types: {', '.join(producer.types)})"
+        )
     return envelope
+
+
+def authentic(raw: object, registry: ProducerRegistry, now: datetime) -> bool:
+    """Whether a known key of the named producer, unexpired at ``now``, signed ``raw``; never raises.
+
+    For records of refused messages: what an authenticated message claims (its author, say) is the
+    producer's word and can be kept; what an unauthenticated one claims is anyone's.
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("signature"), str):
+        return False
+    name, key_id = raw.get("producer"), raw.get("key_id")
+    producer = registry.get(name) if isinstance(name, str) else None
+    key = producer.key(key_id) if producer is not None and isinstance(key_id, str) else None
+    if key is None or key.expired(now.astimezone(UTC).date()):
+        return False
+    try:
+        expected = sign(raw, key.secret_bytes())
+    except (FloatInJsonError, ValueError, TypeError, RecursionError):
+        return False
+    return hmac.compare_digest(expected.encode("ascii"), raw["signature"].encode("utf-8", "replace"))

@@ -17,9 +17,11 @@ import structlog
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs import rejected_lines, runtime
+from jobs.routes import MESSAGE_TYPES
 from worker.db import transaction
-from worker.logging import redact_payload
-from worker.metrics import MESSAGES, REJECTIONS
+from worker.logging import redact_payload, scrub_text
+from worker.metrics import BALANCE_LINES, MESSAGES, REJECTIONS, producer_label
 
 log = structlog.get_logger(__name__)
 
@@ -55,8 +57,11 @@ def payload_text(raw: Any) -> str:
         return json.dumps({"unprintable": type(raw).__name__})
 
 
-def kept_envelope(raw: object, code: str) -> str | None:
-    """The envelope as received, for codes a replay can cure; None for the others and for garbage."""
+def kept_document(raw: object, code: str, kept: dict[str, Any] | None) -> str | None:
+    """What a replay would re-send: ``kept`` when given, else the envelope as received for codes a
+    replay can cure; None for the other codes and for garbage."""
+    if kept is not None:
+        return json.dumps(kept)
     if code not in REPLAYABLE or not isinstance(raw, dict) or not isinstance(raw.get("signature"), str):
         return None
     return json.dumps(raw)
@@ -70,18 +75,40 @@ def record(
     reason: str,
     now: datetime,
     message_type: str | None = None,
+    kept: dict[str, Any] | None = None,
 ) -> RejectionRecord:
-    """Store one rejection (and count and log it); never raises on what the payload holds."""
+    """Store one rejection (and count and log it); never raises on what the payload holds.
+
+    ``kept`` is what a replay re-sends, when it is not the envelope itself (a dead-lettered message).
+    """
     from models.tables.rejection import Rejection
 
     message_id, declared_type, producer = describe(raw)
     kind = message_type or declared_type
+    reason = scrub_text(reason)
+    registry = runtime.get().registry
+    audit = rejected_lines.rows_for(raw, kind, registry, now)
     with transaction(sessions) as session:
-        session.execute(insert(Rejection), [{
+        rejection_id = session.execute(insert(Rejection).returning(Rejection.id), [{
             "message_id": message_id, "message_type": kind, "producer": producer, "code": code,
-            "reason": reason, "payload": payload_text(raw), "created_at": now, "envelope": kept_envelope(raw, code),
-        }])
-    REJECTIONS.labels(code=code, producer=producer or "unknown").inc()
-    MESSAGES.labels(type=kind or "unknown", outcome="quarantined" if code == "quarantined" else "rejected").inc()
+            "reason": reason, "payload": payload_text(raw), "created_at": now,
+            "envelope": kept_document(raw, code, kept),
+        }]).scalar_one()
+        rejected_lines.record(session, rejection_id, audit)
+    _count(code, kind, producer_label(producer, registry.producers), audit)
     log.warning("message_rejected", code=code, reason=reason, message_id=message_id, message_type=kind)
     return RejectionRecord(code, reason, message_id, kind, producer)
+
+
+def _count(code: str, message_type: str | None, producer: str, audit: list[dict[str, Any]]) -> None:
+    """Rejections by code and producer, and refused balance lines by producer and kind.
+
+    Labels come from closed sets only (configured producers, our kinds and types): a flood of
+    forged messages naming random producers must not create a series each.
+    """
+    REJECTIONS.labels(code=code, producer=producer).inc()
+    known_type = message_type if message_type in MESSAGE_TYPES else "unknown"
+    MESSAGES.labels(type=known_type, outcome="quarantined" if code == "quarantined" else "rejected").inc()
+    for row in audit:
+        if row["line_id"] is not None:
+            BALANCE_LINES.labels(producer=producer, kind=row["kind"] or "unknown", outcome="rejected").inc()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -235,84 +234,31 @@ def dlq_replay(rejection_id: int | None) -> int:
     return 0
 
 
-def audit_rows(account_id: str) -> list[dict[str, Any]]:
-    """Every balance line of the account, its decisions and every movement, oldest first."""
+def audit(account_id: str, *, as_csv: bool) -> int:
+    """Every balance event of the account (see ``worker.audit``), as text or CSV."""
     from jobs import runtime
-    from models.tables.balance_entry import BalanceEntry
-    from models.tables.balance_line import BalanceLine
-    from models.tables.balance_line_decision import BalanceLineDecision
-    from models.tables.rejection import Rejection
+    from worker.audit import print_audit
     from worker.db import transaction
 
-    rows: list[dict[str, Any]] = []
     with transaction(runtime.get().sessions) as session:
-        for line in session.scalars(select(BalanceLine).where(BalanceLine.account_id == account_id)
-                                    .order_by(BalanceLine.id)):
-            base = {"line_id": line.line_id, "kind": line.kind, "currency": line.currency,
-                    "producer": line.producer, "author": line.author, "reason": line.reason,
-                    "message_id": line.message_id}
-            status = "pending_approval" if line.requires_approval else "accepted"
-            rows.append({**base, "event": status, "amount_minor": line.amount_minor,
-                         "percent": str(line.percent) if line.percent is not None else None,
-                         "at": line.created_at.isoformat()})
-            for decision in session.scalars(select(BalanceLineDecision)
-                                            .where(BalanceLineDecision.balance_line_id == line.id)):
-                rows.append({**base, "event": decision.decision, "author": decision.identity,
-                             "reason": decision.reason, "amount_minor": None, "percent": None,
-                             "at": decision.created_at.isoformat()})
-            for entry in session.scalars(select(BalanceEntry).where(BalanceEntry.balance_line_id == line.id)
-                                         .order_by(BalanceEntry.id)):
-                rows.append({**base, "event": entry.kind, "amount_minor": -entry.amount_minor, "percent": None,
-                             "at": entry.created_at.isoformat(), "invoice_id": entry.invoice_id})
-        for rejection in session.scalars(select(Rejection).where(Rejection.payload.contains(account_id))
-                                         .order_by(Rejection.id)):
-            rows.append({"line_id": None, "kind": None, "currency": None, "producer": rejection.producer,
-                         "author": None, "reason": rejection.reason, "message_id": rejection.message_id,
-                         "event": f"rejected:{rejection.code}", "amount_minor": None, "percent": None,
-                         "at": rejection.created_at.isoformat()})
-    return sorted(rows, key=lambda row: str(row["at"]))
-
-
-def audit(account_id: str, *, as_csv: bool) -> int:
-    rows = audit_rows(account_id)
-    fields = ["at", "event", "line_id", "kind", "amount_minor", "percent", "currency", "producer", "author",
-              "reason", "message_id"]
-    if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        for row in rows:
-            print("  ".join(str(row.get(name) if row.get(name) is not None else "-") for name in fields))
-    return 0
+        return print_audit(session, account_id, as_csv=as_csv)
 
 
 def decide(line_id: str, *, decision: str, identity: str, reason: str) -> int:
     """Approve or decline a pending line, as someone other than its author (audited, append-only)."""
     from jobs import runtime
-    from models.tables.balance_line import BalanceLine
-    from models.tables.balance_line_decision import BalanceLineDecision
-    from worker.db import lock_account, transaction
-    from worker.metrics import BALANCE_LINES
+    from worker import audit as trail
+    from worker import clock
+    from worker.db import transaction
 
     with transaction(runtime.get().sessions) as session:
-        line = session.scalar(select(BalanceLine).where(BalanceLine.line_id == line_id))
-        if line is None:
-            print(f"billing {decision}: no balance line {line_id}", file=sys.stderr)
-            return 2
-        lock_account(session, line.account_id)
-        earlier = session.scalar(select(BalanceLineDecision).where(BalanceLineDecision.balance_line_id == line.id))
-        if not line.requires_approval or earlier is not None:
-            state = "needs no approval" if not line.requires_approval else f"was already {earlier.decision}"  # type: ignore[union-attr]
-            print(f"billing {decision}: balance line {line_id} {state}", file=sys.stderr)
-            return 2
-        if identity == line.author:
-            print(f"billing {decision}: {identity} wrote line {line_id}; a second identity must decide",
-                  file=sys.stderr)
-            return 2
-        session.add(BalanceLineDecision(balance_line_id=line.id, decision=decision, identity=identity,
-                                        reason=reason or decision, created_at=_now()))
-        BALANCE_LINES.labels(producer=line.producer, kind=line.kind, outcome=decision).inc()
-    print(f"balance line {line_id} {decision} by {identity}")
+        line, refusal = trail.decide(session, trail.Decision(line_id, decision, identity, reason),
+                                     clock.current().now())
+        if refusal is not None:
+            session.rollback()
+            print(f"billing {decision}: {refusal}", file=sys.stderr)
+            return trail.EXIT_REFUSED
+    assert line is not None
+    trail.count_decision(line, decision)
+    print(f"balance line {line_id} {decision} by {identity.strip()}")
     return 0
-

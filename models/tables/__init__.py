@@ -4,6 +4,7 @@ from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
 from models.tables.balance_line_decision import BalanceLineDecision
+from models.tables.balance_rejection import BalanceRejection
 from models.tables.base import Base, utcnow
 from models.tables.bill_run import BillRun, BillRunFailure
 from models.tables.invoice import Invoice
@@ -21,6 +22,7 @@ __all__ = [
     "BalanceEntry",
     "BalanceLine",
     "BalanceLineDecision",
+    "BalanceRejection",
     "Base",
     "BillRun",
     "BillRunFailure",

@@ -9,9 +9,12 @@ from models.tables.base import Base, Created, IntPK
 
 
 class BalanceEntry(Base):
-    """``amount_minor`` is the non-negative magnitude consumed from (or, reversed, returned to) the line.
+    """``amount_minor`` is the non-negative magnitude consumed from the line: applied to an invoice,
+    lapsed at expiry, or cancelled by a reversal.
 
     Zero is allowed: a percent discount is used up by its first invoice even when it saved nothing.
+    A reversal records who asked for it and why (``producer``, ``author``, ``reason``, and its
+    ``message_id``); applications and lapses are the system's own and leave them empty.
     """
 
     __tablename__ = "balance_entries"
@@ -27,4 +30,7 @@ class BalanceEntry(Base):
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     invoice_line_id: Mapped[int | None] = mapped_column(ForeignKey("invoice_lines.id"))
     message_id: Mapped[str | None] = mapped_column(String(64))
+    producer: Mapped[str | None] = mapped_column(String(100))
+    author: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[Created]

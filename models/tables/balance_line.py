@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.tables.base import Base, Created, IntPK
@@ -15,9 +15,10 @@ class BalanceLine(Base):
     """A producer-given line (``line_id`` is its idempotency key), never updated or deleted.
 
     What is left of a line is derived from its ``balance_entries``, so the ledger reconciles:
-    available = amount - applied - lapsed + reversed. On PostgreSQL a trigger rejects UPDATE and
+    available = amount - applied - lapsed - reversed. On PostgreSQL a trigger rejects UPDATE and
     DELETE. ``amount_minor`` is positive except for adjustments (signed, non-zero); a discount may
-    carry a ``percent`` (0 < percent <= 100) instead.
+    carry a ``percent`` (0 < percent <= 100) instead. (producer, created_at) is indexed for the
+    producer's rate limit.
     """
 
     __tablename__ = "balance_lines"
@@ -33,6 +34,7 @@ class BalanceLine(Base):
             name="percent",
         ),
         CheckConstraint("expires_on IS NULL OR expires_on >= effective_date", name="expiry"),
+        Index("ix_balance_lines_producer_created_at", "producer", "created_at"),
     )
 
     id: Mapped[IntPK]

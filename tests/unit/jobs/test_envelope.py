@@ -154,7 +154,9 @@ def test_the_tolerance_defaults_to_the_settings() -> None:
 def test_a_type_the_producer_may_not_send_is_forbidden() -> None:
     refused = rejection(envelope(type="bill_run.trigger", body={}))
     assert isinstance(refused, Forbidden) and refused.code == "forbidden"
-    assert refused.reason == "producer 'crm' may not send bill_run.trigger messages"
+    assert refused.reason == (
+        "producer 'crm' may not send bill_run.trigger messages (its types: balance_line.create, balance_line.reverse)"
+    )
 
 
 def test_an_unknown_type_is_invalid() -> None:
