@@ -10,9 +10,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-from jobs import idempotency, ledger, parking, permissions, runtime
+from jobs import committed, idempotency, ledger, parking, permissions, runtime
 from jobs.canonical import body_hash
-from jobs.errors import Conflict, CurrencyMismatchRejected, Forbidden
+from jobs.errors import Conflict, CurrencyMismatchRejected
 from jobs.receiving import Received, receive
 from jobs.schemas import CreateBalanceLine, ReverseBalanceLine
 from models.tables.account import Account
@@ -20,7 +20,7 @@ from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
 from worker.clock import local_date
 from worker.db import lock_account
-from worker.metrics import BALANCE_AMOUNT, BALANCE_LINES
+from worker.metrics import BALANCE_LINES
 from worker.settings import get_settings
 
 CREATE = "balance_line.create"
@@ -42,25 +42,12 @@ def handle_create_balance_line(session: Session, received: Received, body: Creat
         raise CurrencyMismatchRejected(
             f"currency {body.currency} does not match the account's {account.currency}"
         )
-    producer = rt.registry.get(received.envelope.producer)
-    if producer is None:  # verified envelopes always have one; kept for type narrowing
-        raise Forbidden(f"producer {received.envelope.producer} is not configured")
-    needs_approval = permissions.check_line(
-        session, producer, account_id=account.id, kind=body.kind, amount_minor=body.amount_minor,
-        currency=body.currency, now=received.now,
-    )
-    today = local_date(received.now, account.timezone)
-    ledger.add_line(session, account, received, spec=body, spec_body=received.envelope.body, today=today,
-                    requires_approval=needs_approval)
-    outcome = "pending_approval" if needs_approval else "accepted"
+    line = ledger.grant(session, account, received, spec=body, spec_body=received.envelope.body,
+                        today=local_date(received.now, account.timezone))
+    outcome = "pending_approval" if line.requires_approval else "processed"
     idempotency.remember(session, key, message_type=CREATE, message_id=received.envelope.id,
                          body_hash=digest, outcome=outcome, now=received.now)
-    BALANCE_LINES.labels(producer=producer.name, kind=body.kind, outcome=outcome).inc()
-    if body.amount_minor is not None:
-        BALANCE_AMOUNT.labels(producer=producer.name, kind=body.kind, currency=body.currency).inc(
-            abs(body.amount_minor)
-        )
-    return "processed" if not needs_approval else "pending_approval"
+    return outcome
 
 
 def remaining_of(session: Session, line: BalanceLine) -> int:
@@ -72,6 +59,10 @@ def remaining_of(session: Session, line: BalanceLine) -> int:
 
 
 def handle_reverse_balance_line(session: Session, received: Received, body: ReverseBalanceLine) -> str:
+    """Cancel what is left of a line with an opposite entry that says who asked and why.
+
+    A percent discount has no amount: its zero entry marks it used, so it applies to no invoice.
+    """
     lock_account(session, body.account)
     key = f"{REVERSE}:{body.reversal_id}"
     digest = body_hash(received.envelope.body)
@@ -80,14 +71,18 @@ def handle_reverse_balance_line(session: Session, received: Received, body: Reve
     line = session.scalar(select(BalanceLine).where(BalanceLine.line_id == body.line_id))
     if line is None or line.account_id != body.account:
         raise Conflict(f"balance line {body.line_id} does not exist on account {body.account}")
-    left = remaining_of(session, line)
+    producer = ledger.producer_of(received)
+    permissions.check_kind(producer, line.kind, verb="reverse")
     session.execute(insert(BalanceEntry), [{
-        "balance_line_id": line.id, "kind": "reversed", "amount_minor": left, "invoice_id": None,
-        "invoice_line_id": None, "message_id": received.envelope.id, "created_at": received.now,
+        "balance_line_id": line.id, "kind": "reversed", "amount_minor": remaining_of(session, line),
+        "invoice_id": None, "invoice_line_id": None, "message_id": received.envelope.id,
+        "producer": producer.name, "author": body.author, "reason": body.reason, "created_at": received.now,
     }])
     idempotency.remember(session, key, message_type=REVERSE, message_id=received.envelope.id,
                          body_hash=digest, outcome="processed", now=received.now)
-    BALANCE_LINES.labels(producer=received.envelope.producer, kind=line.kind, outcome="reversed").inc()
+    kind = line.kind
+    committed.on_commit(session, lambda: BALANCE_LINES.labels(producer=producer.name, kind=kind,
+                                                              outcome="reversed").inc())
     return "processed"
 
 

@@ -1,16 +1,27 @@
-"""Writing balance lines: the append-only ledger rows a producer's line becomes."""
+"""Writing balance lines: the append-only ledger rows a producer's line becomes.
+
+Every line, sent alone (``balance_line.create``) or embedded in an onboarding, goes through
+``grant``: the producer's permissions and limits first, then the row (held for approval above the
+producer's threshold), then its counters once the transaction commits.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from jobs import committed, permissions, runtime
 from jobs.canonical import body_hash
+from jobs.errors import Forbidden, LimitExceeded
+from jobs.producers import Producer
 from jobs.receiving import Received
 from jobs.schemas import BalanceLineSpec
 from models.tables.account import Account
 from models.tables.balance_line import BalanceLine
+from worker.metrics import BALANCE_AMOUNT, BALANCE_LINES, LIMIT_HITS
 
 
 def add_line(
@@ -44,3 +55,67 @@ def add_line(
     )
     session.add(row)
     return row
+
+
+def producer_of(received: Received) -> Producer:
+    """The configured producer that signed the message (verified envelopes always have one)."""
+    producer = runtime.get().registry.get(received.envelope.producer)
+    if producer is None:
+        raise Forbidden(f"producer {received.envelope.producer} is not configured")
+    return producer
+
+
+def count_granted(producer: str, spec: BalanceLineSpec, held: bool) -> None:
+    """Counters of one committed line: accepted (its amount granted) or held for approval."""
+    BALANCE_LINES.labels(producer=producer, kind=spec.kind, outcome="pending_approval" if held else "accepted").inc()
+    if held:
+        LIMIT_HITS.labels(producer=producer, kind=spec.kind, limit="approval_above").inc()
+    elif spec.amount_minor is not None:
+        BALANCE_AMOUNT.labels(producer=producer, kind=spec.kind, currency=spec.currency).inc(abs(spec.amount_minor))
+
+
+def grant(
+    session: Session,
+    account: Account,
+    received: Received,
+    *,
+    spec: BalanceLineSpec,
+    spec_body: dict[str, Any],
+    today: date,
+    where: str | None = None,
+) -> BalanceLine:
+    """Check the producer may create ``spec`` for ``account``, then append it (held for a second
+    identity above the producer's approval threshold). ``where`` prefixes a refusal's reason: an
+    embedded line names itself."""
+    producer = producer_of(received)
+    try:
+        held = permissions.check_line(session, producer, account_id=account.id, kind=spec.kind,
+                                      amount_minor=spec.amount_minor, currency=spec.currency, now=received.now)
+    except (Forbidden, LimitExceeded) as refusal:
+        if where is None:
+            raise
+        raise type(refusal)(f"{where}: {refusal.reason}") from None
+    row = add_line(session, account, received, spec=spec, spec_body=spec_body, today=today, requires_approval=held)
+    committed.on_commit(session, lambda: count_granted(producer.name, spec, held))
+    return row
+
+
+def grant_embedded(
+    session: Session,
+    account: Account,
+    received: Received,
+    specs: Sequence[BalanceLineSpec],
+    bodies: Sequence[Any],
+    today: date,
+) -> list[BalanceLine]:
+    """An onboarding's ``balance_lines``, each checked like a ``balance_line.create``.
+
+    One refused line refuses the whole onboarding (the caller's transaction rolls back), with a
+    reason that names the line; a line above the approval threshold is held, the others apply to
+    the catch-up invoice.
+    """
+    return [
+        grant(session, account, received, spec=spec, spec_body=body, today=today,
+              where=f"balance_lines.{index} ({spec.line_id})")
+        for index, (spec, body) in enumerate(zip(specs, bodies, strict=True))
+    ]

@@ -47,8 +47,7 @@ def handle_onboard_account(session: Session, received: Received, body: OnboardAc
             billed_until=None, next_bill_date=body.start_date,
         ))
     raw_lines: list[Any] = list(received.envelope.body.get("balance_lines") or [])
-    for line_spec, spec_body in zip(body.balance_lines, raw_lines, strict=True):
-        ledger.add_line(session, account, received, spec=line_spec, spec_body=spec_body, today=today)
+    ledger.grant_embedded(session, account, received, body.balance_lines, raw_lines, today)  # the producer's limits
     session.flush()
     bill_account(session, account, today, settings=settings, now=received.now, onboarding=True)
     idempotency.remember(session, key, message_type=MESSAGE_TYPE, message_id=received.envelope.id,

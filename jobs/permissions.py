@@ -1,26 +1,79 @@
 """What a producer may do with balance lines: kinds, caps, a rolling daily cap, a rate, approval.
 
 Checked inside the line's transaction, under the account lock, before anything is written, so a
-refused line leaves no trace in the ledger (only its rejection).
+refused line leaves no trace in the ledger (only its rejection and audit row). The per-account
+caps are exact because the account lock serialises its lines; the rate limit is per producer, so
+on PostgreSQL a producer lock (taken after the account lock, always in that order) serialises a
+rate-limited producer's lines. Lines held for approval count towards the caps: queueing many
+pending lines is no way around them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from jobs.errors import Forbidden, LimitExceeded
 from jobs.producers import Producer
 from models.billing.money import format_amount
 from models.tables.balance_line import BalanceLine
+from worker.db import is_postgres
 from worker.metrics import LIMIT_HITS
 
+PRODUCER_LOCK_SEED = 1
+"""``hashtextextended`` seed of producer locks; account locks use 0, so the two never collide."""
 
-def _refuse(producer: Producer, limit: str, reason: str) -> LimitExceeded:
-    LIMIT_HITS.labels(producer=producer.name, limit=limit).inc()
+
+def _refuse(producer: Producer, kind: str, limit: str, reason: str) -> LimitExceeded:
+    LIMIT_HITS.labels(producer=producer.name, kind=kind, limit=limit).inc()
     return LimitExceeded(reason)
+
+
+def check_kind(producer: Producer, kind: str, verb: str = "create") -> None:
+    """Forbidden unless the producer's ``kinds`` include ``kind``."""
+    if not producer.may_create(kind):
+        allowed = ", ".join(producer.kinds)
+        raise Forbidden(f"producer {producer.name} may not {verb} {kind} lines (its kinds: {allowed})")
+
+
+def _lock_producer(session: Session, producer: Producer) -> None:
+    if is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, :seed))"),
+                        {"name": producer.name, "seed": PRODUCER_LOCK_SEED})
+
+
+def _check_rate(session: Session, producer: Producer, kind: str, now: datetime) -> None:
+    limit = producer.limits.rate_per_minute
+    if limit is None:
+        return
+    _lock_producer(session, producer)
+    recent = session.scalar(
+        select(func.count()).select_from(BalanceLine)
+        .where(BalanceLine.producer == producer.name, BalanceLine.created_at > now - timedelta(minutes=1))
+    ) or 0
+    if recent >= limit:
+        raise _refuse(producer, kind, "rate_per_minute",
+                      f"producer {producer.name} sent {recent} lines in the last minute: its rate_per_minute "
+                      f"limit is {limit}")
+
+
+def _check_day(session: Session, producer: Producer, account_id: str, kind: str, amount: int, currency: str,
+               now: datetime) -> None:
+    per_day = producer.limits.minor("per_account_day", currency)
+    if per_day is None:
+        return
+    granted = int(session.scalar(
+        select(func.coalesce(func.sum(func.abs(BalanceLine.amount_minor)), 0))
+        .where(BalanceLine.producer == producer.name, BalanceLine.account_id == account_id,
+               BalanceLine.currency == currency, BalanceLine.created_at > now - timedelta(hours=24))
+    ) or 0)
+    if granted + amount > per_day:
+        raise _refuse(producer, kind, "per_account_day",
+                      f"{format_amount(amount, currency)} {currency} would take producer {producer.name}'s lines for "
+                      f"account {account_id} in the last 24 hours to {format_amount(granted + amount, currency)}, "
+                      f"above its per_account_day limit of {format_amount(per_day, currency)} {currency}")
 
 
 def check_line(
@@ -34,36 +87,16 @@ def check_line(
     now: datetime,
 ) -> bool:
     """Raise when the producer may not create this line; return True when it needs approval."""
-    if kind not in producer.kinds:
-        raise Forbidden(f"producer {producer.name} may not create {kind} lines (allowed: {', '.join(producer.kinds)})")
-    limits = producer.limits
-    if limits.rate_per_minute is not None:
-        recent = session.scalar(
-            select(func.count()).select_from(BalanceLine)
-            .where(BalanceLine.producer == producer.name, BalanceLine.created_at > now - timedelta(minutes=1))
-        ) or 0
-        if recent >= limits.rate_per_minute:
-            raise _refuse(producer, "rate_per_minute",
-                          f"producer {producer.name} sent more than rate_per_minute = {limits.rate_per_minute} lines")
-    if amount_minor is None:
+    check_kind(producer, kind)
+    _check_rate(session, producer, kind, now)
+    if amount_minor is None:  # a percent discount: no amount to cap
         return False
     amount = abs(amount_minor)
-    shown = format_amount(amount, currency)
-    per_line = limits.minor("per_line", currency)
+    per_line = producer.limits.minor("per_line", currency)
     if per_line is not None and amount > per_line:
-        raise _refuse(producer, "per_line", f"{shown} {currency} is above producer {producer.name}'s per_line "
-                                            f"limit of {format_amount(per_line, currency)} {currency}")
-    per_day = limits.minor("per_account_day", currency)
-    if per_day is not None:
-        granted = session.scalar(
-            select(func.coalesce(func.sum(func.abs(BalanceLine.amount_minor)), 0))
-            .where(BalanceLine.producer == producer.name, BalanceLine.account_id == account_id,
-                   BalanceLine.created_at > now - timedelta(hours=24))
-        ) or 0
-        if int(granted) + amount > per_day:
-            raise _refuse(producer, "per_account_day",
-                          f"{shown} {currency} would take producer {producer.name}'s lines for account {account_id} "
-                          f"in the last 24 hours to {format_amount(int(granted) + amount, currency)}, above its "
-                          f"per_account_day limit of {format_amount(per_day, currency)} {currency}")
-    threshold = limits.minor("approval_above", currency)
+        raise _refuse(producer, kind, "per_line",
+                      f"{format_amount(amount, currency)} {currency} is above producer {producer.name}'s per_line "
+                      f"limit of {format_amount(per_line, currency)} {currency}")
+    _check_day(session, producer, account_id, kind, amount, currency, now)
+    threshold = producer.limits.minor("approval_above", currency)
     return threshold is not None and amount > threshold

@@ -52,6 +52,11 @@ def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker
     middleware = billing_middleware(settings)
     if kind == "stub":
         return StubBroker(middleware=middleware)
+    from worker.logging import ProcessLogging
+    from worker.metrics import MetricsExposition
+
+    # Worker processes only (dramatiq's CLI emits process_boot): redacted logs, summed metrics.
+    middleware += [ProcessLogging(settings), MetricsExposition(settings.metrics_port)]
     return RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
         namespace=f"{settings.namespace}:dramatiq",

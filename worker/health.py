@@ -141,6 +141,30 @@ class _HealthHandler(BaseHTTPRequestHandler):
         log.debug("health_http_request", request=format % args)
 
 
+def serve_worker_endpoint() -> int:
+    """``billing worker``'s ``/metrics`` (every worker process summed) and ``/healthz``; runs until killed.
+
+    dramatiq's CLI forks a process for it (``worker.metrics.MetricsExposition.forks``) once the worker
+    processes are up, and stops it with SIGTERM with them.
+    """
+    from worker.db import make_engine
+    from worker.logging import configure_logging
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    engine = make_engine(settings.database_url)
+    client = Redis.from_url(settings.redis_url)
+    server = _HealthServer(("127.0.0.1", settings.metrics_port), lambda: check_health(engine, client))
+    log.info("worker_metrics_serving", port=settings.metrics_port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        engine.dispose()
+    return 0
+
+
 def serve_health(
     port: int, probe: Callable[[], HealthReport], host: str = "127.0.0.1"
 ) -> ThreadingHTTPServer | None:

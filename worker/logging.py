@@ -22,7 +22,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
+import dramatiq
 import structlog
+from dramatiq.middleware import Middleware
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -214,3 +216,18 @@ def configure_logging(settings: Settings) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+class ProcessLogging(Middleware):
+    """Worker processes log through the same redacting chain as every other process.
+
+    dramatiq's CLI gives each worker process its own plain ``basicConfig`` handler, which would
+    print a failing message's repr (names, signatures) unredacted; once the process has booted
+    this replaces that handler with ours (it writes to the same pipe the CLI collects).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        configure_logging(self.settings)

@@ -1,14 +1,28 @@
-"""Prometheus metrics of the worker, on one registry of our own.
+"""Prometheus metrics of the worker, on one registry of our own, across every worker process.
 
 A private ``REGISTRY`` (not prometheus_client's global one) lets tests read exact values and keeps
 third-party collectors out of our scrape. Label values come from small closed sets (message types,
-outcomes, producers, currencies, queues), never from ids, so the number of series stays bounded.
+outcomes, configured producers, kinds, currencies, queues), never from ids or from what an
+unauthenticated sender wrote, so the number of series stays bounded.
+
+``billing worker`` runs several dramatiq processes. Each increments its own counters, so they run
+in prometheus_client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` (set by ``billing worker``
+before any import of prometheus_client) holds one memory-mapped file per process, and one extra
+process forked by dramatiq's CLI (``MetricsExposition.forks``, as dramatiq's own Prometheus
+middleware does) serves their sum on the metrics port. The directory must be empty when the
+processes start; stale files would add an earlier run's counts.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable, Collection, MutableMapping
+from pathlib import Path
 from typing import Final
 
+import dramatiq
+from dramatiq.middleware import Middleware
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,8 +32,12 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
     start_http_server,
 )
+
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+UNKNOWN: Final = "unknown"
 
 # The `*_created` series double the scrape and no dashboard reads them (the function is unannotated).
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -64,8 +82,9 @@ BALANCE_AMOUNT: Final = Counter(
     ["producer", "kind", "currency"], registry=REGISTRY,
 )  # fmt: skip
 LIMIT_HITS: Final = Counter(
-    "billing_limit_hits_total", "Producer limits reached (per line, per account per day, approval).",
-    ["producer", "limit"], registry=REGISTRY,
+    "billing_limit_hits_total",
+    "Producer limits reached (per_line, per_account_day, rate_per_minute; approval_above holds a line).",
+    ["producer", "kind", "limit"], registry=REGISTRY,
 )  # fmt: skip
 EVENTS_PUBLISHED: Final = Counter(
     "billing_events_published_total", "Invoice events appended to the stream by the relay.", registry=REGISTRY
@@ -77,18 +96,48 @@ BILL_RUN_SECONDS: Final = Histogram(
     "billing_bill_run_seconds", "Duration of a whole bill run.", registry=REGISTRY,
     buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf")),
 )  # fmt: skip
+# Gauges say how they combine across processes (ignored in a single process).
 OUTBOX_LAG: Final = Gauge(
-    "billing_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when none).", registry=REGISTRY
+    "billing_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when none).", registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
+OUTBOX_PENDING: Final = Gauge(
+    "billing_outbox_pending", "Unsent outbox rows.", registry=REGISTRY, multiprocess_mode="mostrecent"
 )
-OUTBOX_PENDING: Final = Gauge("billing_outbox_pending", "Unsent outbox rows.", registry=REGISTRY)
-QUEUE_DEPTH: Final = Gauge("billing_queue_depth", "Messages waiting, by queue.", ["queue"], registry=REGISTRY)
+QUEUE_DEPTH: Final = Gauge(
+    "billing_queue_depth", "Messages waiting, by queue.", ["queue"], registry=REGISTRY, multiprocess_mode="mostrecent"
+)
 DEAD_LETTERS: Final = Gauge(
     "billing_dead_letters", "Dead-lettered messages kept in the database, by queue.", ["queue"],
-    registry=REGISTRY,
+    registry=REGISTRY, multiprocess_mode="mostrecent",
+)  # fmt: skip
+WORKER_PROCESSES: Final = Gauge(
+    "billing_worker_processes", "Worker processes alive whose counters this endpoint sums.", registry=REGISTRY,
+    multiprocess_mode="livesum",
 )  # fmt: skip
 
 for _trigger in INVOICE_TRIGGERS:  # closed set: export zeros so rate() works before the first invoice
     INVOICES.labels(trigger=_trigger)
+
+
+def producer_label(name: str | None, configured: Collection[str]) -> str:
+    """A producer as a label value: its name when configured, else ``unknown`` (a closed set)."""
+    return name if name is not None and name in configured else UNKNOWN
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory this process writes to and reads from, or None (single process)."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What ``/metrics`` serves: our registry, or the sum of every process' files in multiprocess mode."""
+    path = multiprocess_dir()
+    if path is None:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    return registry
 
 
 def start_metrics_server(port: int, host: str = "127.0.0.1") -> None:
@@ -98,9 +147,60 @@ def start_metrics_server(port: int, host: str = "127.0.0.1") -> None:
     runs on another host or container.
     """
     if port:
-        start_http_server(port, addr=host, registry=REGISTRY)
+        start_http_server(port, addr=host, registry=exposition_registry())
 
 
 def render() -> bytes:
-    """The registry in Prometheus' text format (for ``/metrics`` on the health server and for tests)."""
-    return generate_latest(REGISTRY)
+    """``/metrics`` in Prometheus' text format (the health server, the worker's exposition, tests)."""
+    return generate_latest(exposition_registry())
+
+
+def prepare_multiprocess(env: MutableMapping[str, str], port: int) -> str | None:
+    """Give the processes about to start (``env``) an empty multiprocess directory; return its path.
+
+    Nothing to do with the metrics port off (no scrape, nothing to sum) or when the caller chose a
+    directory already (``billing run`` shares one between its worker, relay and scheduler and empties
+    it itself; a container sets an empty volume). Otherwise one directory per user and port, emptied
+    here: two workers on one host need two ports anyway.
+    """
+    if not port or env.get(MULTIPROC_ENV):
+        return env.get(MULTIPROC_ENV) or None
+    path = Path(tempfile.gettempdir()) / f"billing-metrics-{os.getuid()}-{port}"
+    empty_directory(path)
+    env[MULTIPROC_ENV] = str(path)
+    return str(path)
+
+
+def empty_directory(path: Path) -> None:
+    """Create ``path`` or remove the metric files an earlier run left in it."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+class MetricsExposition(Middleware):
+    """Counts live worker processes and has dramatiq's CLI fork one process serving their sum.
+
+    ``forks`` is read by dramatiq's CLI in its first worker process; the forked function
+    (``worker.health.serve_worker_endpoint``) answers ``/metrics`` and ``/healthz`` on ``port``.
+    Without a multiprocess directory there is nothing to sum, and no fork.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    @property
+    def forks(self) -> list[Callable[[], int]]:
+        if not self.port or multiprocess_dir() is None:
+            return []
+        from worker.health import serve_worker_endpoint
+
+        return [serve_worker_endpoint]
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        WORKER_PROCESSES.set(1)
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        path = multiprocess_dir()
+        if path is not None:
+            multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]

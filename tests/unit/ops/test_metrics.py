@@ -32,7 +32,7 @@ COUNTERS: list[tuple[Counter, str, dict[str, str]]] = [
         "billing_balance_amount_minor_total",
         {"producer": "support", "kind": "credit", "currency": "EUR"},
     ),
-    (metrics.LIMIT_HITS, "billing_limit_hits_total", {"producer": "support", "limit": "per_line"}),
+    (metrics.LIMIT_HITS, "billing_limit_hits_total", {"producer": "support", "kind": "credit", "limit": "per_line"}),
     (metrics.EVENTS_PUBLISHED, "billing_events_published_total", {}),
 ]
 
