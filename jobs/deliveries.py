@@ -10,15 +10,29 @@ envelope's new carrier (a parked line resumed, a dead letter replayed by ops).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Engine, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables.message_delivery import MessageDelivery
 from worker.db import transaction
+
+
+@contextmanager
+def _autocommit(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One statement committed on its own: on PostgreSQL without BEGIN and COMMIT round trips."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        with transaction(sessions) as session:
+            yield session
+        return
+    with bind.connect() as connection, Session(bind=connection.execution_options(isolation_level="AUTOCOMMIT")) as s:
+        yield s
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ def count(
     """
     table = MessageDelivery.__table__
     assert isinstance(table, Table)
-    with transaction(sessions) as session:
+    with _autocommit(sessions) as session:
         dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         statement = (
             dialect_insert(table)

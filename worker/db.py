@@ -25,6 +25,8 @@ MIGRATIONS_DIR = Path(models.migrations.__file__).resolve().parent
 """The Alembic script folder, found from the installed package rather than the working directory."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POOL_RECYCLE_SECONDS = 1800
+"""Connections are replaced after half an hour, before proxies and firewalls drop idle ones."""
 
 
 def _is_sqlite(url: URL) -> bool:
@@ -79,7 +81,10 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
         engine = create_engine(parsed)
         _configure_sqlite(engine, foreign_keys=foreign_keys)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout, i.e. per transaction. A connection that died
+    # meanwhile fails its first statement instead; SQLAlchemy then discards the whole pool and the
+    # message is retried (a transient fault), so a database restart costs one retry, not a message.
+    return create_engine(parsed, pool_recycle=POOL_RECYCLE_SECONDS)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
