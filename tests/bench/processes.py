@@ -26,13 +26,17 @@ class Started:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    offset: int = 0
+    """Where this start's output begins in the (appended) log file."""
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
     def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        with self.log_path.open("rb") as log:
+            log.seek(self.offset)
+            return log.read().decode("utf-8", errors="replace")
 
 
 class ProcessFailed(RuntimeError):
@@ -43,9 +47,10 @@ def start(name: str, args: Sequence[str], env: dict[str, str], logs: Path) -> St
     """``python ARGS`` from the checkout, in its own session, output appended to ``logs/NAME.log``."""
     log_path = logs / f"{name}.log"
     with log_path.open("ab") as log:
+        offset = log.tell()
         popen = subprocess.Popen([sys.executable, *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True)
-    return Started(name, popen, log_path)
+    return Started(name, popen, log_path, offset)
 
 
 def billing_worker(env: dict[str, str], logs: Path, *, processes: int, threads: int, name: str = "worker") -> Started:

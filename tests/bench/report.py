@@ -26,6 +26,12 @@ def _n(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _cpu(usage: Any, units: int) -> str:
+    """Our CPU per unit of work in ms: Python processes / PostgreSQL / Redis."""
+    cpu = usage.cpu_seconds
+    return " / ".join(f"{cpu.get(group, 0.0) * 1000 / units:.2f}" for group in ("python", "postgres", "redis"))
+
+
 def _mb(values: Iterable[float]) -> str:
     return ", ".join(f"{value:.1f}" for value in values) or "-"
 
@@ -63,7 +69,7 @@ def bill_run_section(results: Results) -> list[str]:
         (_n(run.accounts), f"{run.seconds:.2f}", _n(run.invoices_per_second), _n(run.rows),
          _n(run.rows_per_second), _n(run.copy.batch_rows_per_second), f"**{run.copy_ratio:.2f}**",
          _n(run.copy.one_txn_rows_per_second), f"{run.copy_one_txn_ratio:.2f}", _mb(run.peak_rss_mb),
-         f"{run.usage.foreign_cores:.2f}")
+         _cpu(run.usage, run.accounts), f"{run.usage.foreign_cores:.2f}")
         for run in results.bill_runs
     ]
     written = [(_n(run.accounts), *(_n(run.written[t]) for t in ("invoices", "invoice_lines", "outbox",
@@ -76,7 +82,8 @@ def bill_run_section(results: Results) -> list[str]:
         f"foreign keys), in transactions of {batch} accounts (the bill run's batch) and as one transaction; the "
         "ratio is ours ÷ COPY.", "",
         *table(("accounts", "wall s", "invoices/s", "rows written", "rows/s", f"COPY rows/s ({batch}/txn)",
-                "ratio", "COPY rows/s (1 txn)", "ratio", "peak RSS per worker (MB)", "foreign CPU (cores)"), rows),
+                "ratio", "COPY rows/s (1 txn)", "ratio", "peak RSS per worker (MB)",
+                "CPU ms per account: Python / PostgreSQL / Redis", "foreign CPU (cores)"), rows),
         "Rows written:", "",
         *table(("accounts", "invoices", "invoice_lines", "outbox", "balance_entries"), written),
     ]
@@ -86,7 +93,7 @@ def _throughput_row(part: Throughput) -> tuple[Any, ...]:
     enqueue = _n(part.enqueue_per_second) if part.enqueue_per_second else "-"
     return (part.name, _n(part.messages), f"**{_n(part.per_second)}**", f"{part.seconds:.2f}",
             f"{part.startup_seconds:.2f}", enqueue, _mb(part.usage.peak_rss_mb.values()),
-            f"{part.usage.foreign_cores:.2f}")
+            _cpu(part.usage, part.messages), f"{part.usage.foreign_cores:.2f}")
 
 
 def onboarding_section(results: Results) -> list[str]:
@@ -101,7 +108,10 @@ def onboarding_section(results: Results) -> list[str]:
         "the same processes, threads and `dramatiq_*` variables; the bare unit of work writes the same rows with "
         "plain psycopg, one transaction per account, same processes × threads.", "",
         *table(("path", "messages", "msgs/s", "drain s", "start-up s", "enqueue msgs/s", "peak RSS (MB)",
-                "foreign CPU (cores)"), (_throughput_row(part) for part in parts)),
+                "CPU ms per message: Python / PostgreSQL / Redis", "foreign CPU (cores)"),
+               (_throughput_row(part) for part in parts)),
+        "CPU is that of this run's processes over the timed window (for the queued paths it includes worker "
+        "start-up, about a second of imports per process); the machine has 2 cores to share between them.", "",
     ]
     ratios = [(name, f"**{value:.2f}**") for name, value in (
         ("onboarding ÷ no-op actor", results.onboarding_vs_noop),

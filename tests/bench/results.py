@@ -96,7 +96,8 @@ def _bill_run_json(run: BillRunResult) -> dict[str, Any]:
         "copy_batch_rows_per_second": run.copy.batch_rows_per_second,
         "copy_one_txn_rows_per_second": run.copy.one_txn_rows_per_second,
         "copy_ratio": run.copy_ratio, "copy_one_txn_ratio": run.copy_one_txn_ratio,
-        "peak_rss_mb": run.peak_rss_mb, "foreign_cores": run.usage.foreign_cores, "ok": run.checks.ok,
+        "peak_rss_mb": run.peak_rss_mb, "foreign_cores": run.usage.foreign_cores,
+        "cpu_seconds": run.usage.cpu_seconds, "ok": run.checks.ok,
     }
 
 
@@ -106,7 +107,7 @@ def _throughput_json(part: Throughput | None) -> dict[str, Any] | None:
     return {"name": part.name, "messages": part.messages, "per_second": part.per_second, "seconds": part.seconds,
             "startup_seconds": part.startup_seconds, "enqueue_per_second": part.enqueue_per_second,
             "peak_rss_mb": list(part.usage.peak_rss_mb.values()), "foreign_cores": part.usage.foreign_cores,
-            "ok": part.checks.ok}
+            "cpu_seconds": part.usage.cpu_seconds, "ok": part.checks.ok}
 
 
 def _latency_json(part: LatencyResult | None) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = benchmark(args, command, logs)
     except (ProcessFailed, RuntimeError, OSError) as exc:
         print(f"bench: could not finish: {exc}\n(process logs kept in {logs})", file=sys.stderr)
+        return EXIT_HARNESS_FAILED
+    except Exception:  # anything else (a migration, the product's imports): still exit 2, not 1
+        traceback.print_exc()
+        print(f"bench: could not finish (process logs kept in {logs})", file=sys.stderr)
         return EXIT_HARNESS_FAILED
     from tests.bench import report
 

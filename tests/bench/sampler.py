@@ -35,6 +35,11 @@ def _cpu_of(process: psutil.Process) -> float:
     return float(cpu.user + cpu.system)
 
 
+GROUPS = ("python", "postgres", "redis", "kernel")
+"""Where our CPU went: the Python processes (workers, relay, this harness), the database, the broker,
+the kernel's threads."""
+
+
 @dataclass
 class CpuLedger:
     """CPU seconds used by our processes since ``started``; a pid first seen later started at zero."""
@@ -42,8 +47,9 @@ class CpuLedger:
     started: float
     baselines: dict[int, float] = field(default_factory=dict)
     latest: dict[int, float] = field(default_factory=dict)
+    groups: dict[int, str] = field(default_factory=dict)
 
-    def observe(self, process: psutil.Process) -> None:
+    def observe(self, process: psutil.Process, group: str) -> None:
         try:
             with process.oneshot():
                 used, born = _cpu_of(process), process.create_time()
@@ -51,19 +57,28 @@ class CpuLedger:
             return
         if process.pid not in self.baselines:
             self.baselines[process.pid] = 0.0 if born >= self.started else used
+            self.groups[process.pid] = group
         self.latest[process.pid] = used
 
     def total(self) -> float:
         return sum(self.latest[pid] - self.baselines[pid] for pid in self.latest)
 
+    def by_group(self) -> dict[str, float]:
+        totals = dict.fromkeys(GROUPS, 0.0)
+        for pid, used in self.latest.items():
+            totals[self.groups[pid]] += used - self.baselines[pid]
+        return totals
+
 
 @dataclass
 class Usage:
-    """What a part cost: wall seconds, CPU of the other tenants, peak RSS (MB) per worker pid."""
+    """What a part cost: wall seconds, CPU of the other tenants, our CPU seconds by group, peak RSS (MB)
+    per worker pid."""
 
     seconds: float
     foreign_cores: float
     peak_rss_mb: dict[int, float]
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class Sampler(threading.Thread):
@@ -94,7 +109,7 @@ class Sampler(threading.Thread):
         wall = time.monotonic() - self.begin_wall
         foreign = max(0.0, busy_cpu_seconds() - self.begin_busy - self.ledger.total())
         self.usage = Usage(wall, foreign / wall if wall else 0.0,
-                           {pid: rss / MB for pid, rss in sorted(self.peaks.items())})
+                           {pid: rss / MB for pid, rss in sorted(self.peaks.items())}, self.ledger.by_group())
 
     def run(self) -> None:
         tick = 0
@@ -115,21 +130,21 @@ class Sampler(threading.Thread):
                 continue
             self.peaks[child.pid] = max(rss, self.peaks.get(child.pid, 0))
 
-    def _our_pids(self, kernel: bool) -> set[int]:
+    def _our_pids(self, kernel: bool) -> dict[int, str]:
         me = psutil.Process()
-        pids = {me.pid, *(child.pid for child in me.children(recursive=True))}
+        pids = dict.fromkeys([me.pid, *(child.pid for child in me.children(recursive=True))], "python")
         if kernel:
-            pids.update(child.pid for child in psutil.Process(KTHREADD).children())
+            pids.update(dict.fromkeys((child.pid for child in psutil.Process(KTHREADD).children()), "kernel"))
         rows = self.connection.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL").fetchall()
-        pids.update(int(row[0]) for row in rows)
+        pids.update(dict.fromkeys((int(row[0]) for row in rows), "postgres"))
         if self.redis_pid:
-            pids.add(self.redis_pid)
+            pids[self.redis_pid] = "redis"
         return pids
 
     def _observe_ours(self, kernel: bool = False) -> None:
-        for pid in self._our_pids(kernel):
+        for pid, group in self._our_pids(kernel).items():
             try:
-                self.ledger.observe(psutil.Process(pid))
+                self.ledger.observe(psutil.Process(pid), group)
             except psutil.Error:
                 continue

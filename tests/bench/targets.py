@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 BILL_RUN_SECONDS = 120.0
@@ -26,6 +27,8 @@ class Target:
 
 
 def at_most(name: str, value: float, limit: float, unit: str, fmt: str = ".1f") -> Target:
+    if math.isnan(value):
+        return Target(name, "nothing measured", f"≤ {limit:{fmt}} {unit}", False, "no measurement")
     gap = limit - value
     side = "under" if gap >= 0 else "over"
     return Target(name, f"{value:{fmt}} {unit}", f"≤ {limit:{fmt}} {unit}", gap >= 0,
