@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jobs.errors import Conflict
@@ -28,3 +30,26 @@ def remember(
 ) -> None:
     session.add(ProcessedMessage(key=key, message_type=message_type, message_id=message_id,
                                  body_hash=body_hash, outcome=outcome, processed_at=now))
+
+
+def claim(
+    session: Session, key: str, *, message_type: str, message_id: str, body_hash: str, outcome: str, now: datetime,
+    what: str,
+) -> bool:
+    """Record ``key`` as processed by this transaction; False if it was, with this body, before.
+
+    One statement where ``seen`` + ``remember`` take two: the insert either claims the key or finds
+    it taken (waiting, like a lock, for a concurrent claimer to commit or roll back). A taken key
+    with another body raises Conflict.
+    """
+    table = ProcessedMessage.__table__
+    assert isinstance(table, Table)
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    claimed = session.execute(
+        dialect_insert(table)
+        .values(key=key, message_type=message_type, message_id=message_id, body_hash=body_hash, outcome=outcome,
+                processed_at=now)
+        .on_conflict_do_nothing(index_elements=[table.c.key])
+        .returning(table.c.key)
+    ).first()
+    return claimed is not None or not seen(session, key, body_hash, what)
