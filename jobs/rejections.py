@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs import rejected_lines, runtime
 from jobs.routes import MESSAGE_TYPES
 from worker.db import transaction
-from worker.logging import redact_payload, scrub_text
+from worker.logging import redact_payload, scrub_values
 from worker.metrics import BALANCE_LINES, MESSAGES, REJECTIONS, producer_label
 
 log = structlog.get_logger(__name__)
@@ -85,7 +85,7 @@ def record(
 
     message_id, declared_type, producer = describe(raw)
     kind = message_type or declared_type
-    reason = scrub_text(reason)
+    reason = scrub_values(reason)  # reasons may echo a value: never an e-mail or a key
     registry = runtime.get().registry
     audit = rejected_lines.rows_for(raw, kind, registry, now)
     with transaction(sessions) as session:

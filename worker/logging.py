@@ -66,6 +66,8 @@ listed: it carries our own rejection reasons (e-mails inside it are still masked
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
 _HEX_SECRET = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64,}(?![0-9A-Fa-f])")
+# PostgreSQL's NOT NULL and CHECK violations quote the whole row, names included, in their DETAIL.
+_FAILING_ROW = re.compile(r"(Failing row contains )\((?:[^()]|\([^()]*\))*\)")
 _KEY_ALTERNATION = "|".join(key.replace("_", "[-_]") for key in sorted(SENSITIVE_KEYS, key=len, reverse=True))
 # `'name': 'Jane'`, `"email": "..."`, `name='Jane'`: sensitive pairs inside reprs and JSON text, such as
 # the message repr dramatiq puts in its error lines. A value that opens a container is left to the
@@ -91,8 +93,16 @@ def _mask_pair(match: re.Match[str]) -> str:
 
 def scrub_text(text: str) -> str:
     """Mask what free text can hide: URL credentials, sensitive ``key: value`` pairs, e-mails, hex secrets."""
+    return scrub_values(_KEY_VALUE.sub(_mask_pair, text))
+
+
+def scrub_values(text: str) -> str:
+    """Mask the values that give themselves away wherever they stand: URL credentials, e-mails, hex secrets.
+
+    For our own sentences (rejection reasons), whose ``field: reason`` shape would read as pairs.
+    """
     text = _URL_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", text)
-    text = _KEY_VALUE.sub(_mask_pair, text)
+    text = _FAILING_ROW.sub(rf"\g<1>({REDACTED})", text)
     text = _EMAIL.sub(EMAIL_MASK, text)
     return _HEX_SECRET.sub(REDACTED, text)
 

@@ -23,13 +23,13 @@ REFUNDS_SECRET = "refunds-secret-0123456789"
 CRM_LIMITS = {"per_line": "100.00", "per_account_day": "150.00", "approval_above": "50.00"}
 
 
-def producers(**crm_limits: Any) -> dict[str, Any]:
+def producers(old_key_until: str = "2026-01-31", **crm_limits: Any) -> dict[str, Any]:
     """``crm`` (rotating keys, four kinds, limits), ``support`` (credits only), ``ops`` (bill runs only),
     ``refunds`` (reverses gifts only)."""
     return {
         "crm": {
             "keys": [{"id": "crm-2", "secret": CRM_SECRET},
-                     {"id": "crm-1", "secret": CRM_OLD_SECRET, "not_after": "2026-01-31"},
+                     {"id": "crm-1", "secret": CRM_OLD_SECRET, "not_after": old_key_until},
                      {"id": "crm-0", "secret": CRM_RETIRED_SECRET, "not_after": "2025-12-31"}],
             "types": ["account.onboard", "balance_line.create", "balance_line.reverse"],
             "kinds": ["credit", "gift", "discount", "adjustment"],

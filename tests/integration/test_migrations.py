@@ -24,10 +24,12 @@ from models.tables import (
     BalanceEntry,
     BalanceLine,
     BalanceLineDecision,
+    BalanceRejection,
     Base,
     BillRun,
     Invoice,
     InvoiceLine,
+    Rejection,
     Subscription,
 )
 from worker.db import alembic_config, make_engine, make_session_factory, migrate, transaction
@@ -35,7 +37,7 @@ from worker.db import alembic_config, make_engine, make_session_factory, migrate
 pytestmark = pytest.mark.integration
 
 TABLES = {table.name for table in Base.metadata.sorted_tables}
-LEDGER = [BalanceLine, BalanceEntry, BalanceLineDecision]
+LEDGER = [BalanceLine, BalanceEntry, BalanceLineDecision, BalanceRejection]
 
 
 def _libpq(sqlalchemy_url: str) -> str:
@@ -188,6 +190,12 @@ def _ledger_rows(engine: Engine) -> None:
             insert(BalanceLineDecision).values(
                 balance_line_id=line_id, decision="approved", identity="ops@example.com", reason="ok"
             )
+        )
+        rejection_id = connection.scalar(
+            insert(Rejection).values(code="limit_exceeded", reason="over", payload="{}").returning(Rejection.id)
+        )
+        connection.execute(
+            insert(BalanceRejection).values(rejection_id=rejection_id, account_id="acme", authenticated=True)
         )
 
 
