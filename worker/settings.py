@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     time_limit_ms: int = Field(default=120_000, ge=1_000)
     max_age_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=1_000)
     heartbeat_timeout_ms: int = Field(default=15_000, ge=1_000)
+    worker_idle_poll_ms: int = Field(
+        default=100, ge=10, description="dramatiq's idle poll (its worker_timeout): the latency floor when idle."
+    )
+    worker_prefetch: int = Field(
+        default=0, ge=0, description="Messages a worker process holds per queue; 0 = dramatiq's 2 x threads."
+    )
     maintenance_chance: int = Field(default=50_000, ge=1, le=1_000_000)
 
     bill_run_batch_size: int = Field(default=300, ge=1)
