@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from jobs import numbering
+from jobs import bulk, numbering
 from jobs.invoice_json import JSONDict, draft_document
 from models.billing.balance import Movement, MovementKind, OpenBalanceLine
 from models.billing.composition import Composition, InvoiceDraft, compose
@@ -137,7 +137,7 @@ def write_bills(
     ]
     invoice_ids = _insert_invoices(session, drafts, numbers, now, bill_run_id)
     _insert_lines(session, drafts, invoice_ids, now)
-    session.execute(insert(OutboxEvent), [
+    bulk.insert_rows(session, _table(OutboxEvent), [
         {"event_id": new_event_id(), "account_id": bill.account_id, "event_type": INVOICE_CREATED,
          "payload": json.dumps(document), "created_at": now}
         for (bill, _), document in zip(drafts, documents, strict=True)
@@ -163,25 +163,14 @@ def _advance_subscriptions(session: Session, bills: Iterable[AccountBill]) -> No
             key = str(state.id)
             billed, due = bill.composition.billed_until.get(key), bill.composition.next_bill_dates.get(key)
             if (billed, due) != (state.billed_until, state.next_bill_date):
-                rows.append({"sub_id": state.id, "new_billed_until": billed, "new_next_bill_date": due})
-    if rows:
-        table = _table(Subscription)
-        session.execute(
-            update(table).where(table.c.id == bindparam("sub_id"))
-            .values(billed_until=bindparam("new_billed_until"), next_bill_date=bindparam("new_next_bill_date")),
-            rows,
-        )
+                rows.append({"subscription": state.id, "billed_until": billed, "next_bill_date": due})
+    bulk.update_rows(session, _table(Subscription), rows, key="subscription")
 
 
 def _update_holds(session: Session, bills: Iterable[AccountBill]) -> None:
-    rows = [{"account": bill.account_id, "new_hold_until": bill.composition.hold_until}
+    rows = [{"account": bill.account_id, "hold_until": bill.composition.hold_until}
             for bill in bills if bill.composition.hold_until != bill.hold_until]
-    if rows:
-        table = _table(Account)
-        session.execute(
-            update(table).where(table.c.id == bindparam("account")).values(hold_until=bindparam("new_hold_until")),
-            rows,
-        )
+    bulk.update_rows(session, _table(Account), rows, key="account")
 
 
 def _insert_lapses(session: Session, bills: Iterable[AccountBill], now: datetime) -> None:
@@ -191,8 +180,7 @@ def _insert_lapses(session: Session, bills: Iterable[AccountBill], now: datetime
          "message_id": None, "created_at": now}
         for bill in bills for m in bill.composition.lapses
     ]
-    if rows:
-        session.execute(insert(BalanceEntry), rows)
+    bulk.insert_rows(session, _table(BalanceEntry), rows)
 
 
 def _allocate_numbers(session: Session, prefix: str, drafts: Sequence[InvoiceDraft]) -> list[str]:
@@ -213,8 +201,7 @@ def _insert_invoices(
          "created_at": now}
         for (bill, draft), number in zip(drafts, numbers, strict=True)
     ]
-    statement = insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True)
-    return [int(invoice_id) for invoice_id in session.execute(statement, rows).scalars()]
+    return bulk.insert_rows(session, _table(Invoice), rows, return_ids=True)
 
 
 def _applied(draft: InvoiceDraft) -> list[Movement]:
@@ -250,12 +237,9 @@ def _insert_lines(
     applied = [(bill, invoice_id, len(draft.charges), m)
                for (bill, draft), invoice_id in zip(drafts, invoice_ids, strict=True)
                for m in _applied(draft)]
+    line_ids = bulk.insert_rows(session, _table(InvoiceLine), rows, return_ids=bool(applied))
     if not applied:
-        session.execute(insert(InvoiceLine), rows)
         return
-    line_ids = session.execute(
-        insert(InvoiceLine).returning(InvoiceLine.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
     by_position = {(row["invoice_id"], row["position"]): line_id for row, line_id in zip(rows, line_ids, strict=True)}
     offsets: Counter[int] = Counter()
     entries = []
@@ -267,7 +251,7 @@ def _insert_lines(
             "amount_minor": m.consumed_minor, "invoice_id": invoice_id,
             "invoice_line_id": by_position[(invoice_id, position)], "message_id": None, "created_at": now,
         })
-    session.execute(insert(BalanceEntry), entries)
+    bulk.insert_rows(session, _table(BalanceEntry), entries)
 
 
 def _count_metrics(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], trigger: str) -> None:
