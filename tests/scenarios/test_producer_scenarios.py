@@ -1,0 +1,50 @@
+"""Producer permissions, limits and approval through `billing simulate` (``settings.producers``).
+
+Each ``producers/*.json`` is an acceptance-format scenario whose ``expect`` lists every invoice
+(account, issue date, total and each line as [kind, balance line, amount]), the unused credit per
+account, and every rejection in order (its code, and a text its reason must contain).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent / "producers"
+SCENARIOS = sorted(HERE.glob("*.json"))
+
+
+def simulate(path: Path) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "worker.cli", "simulate", str(path)], capture_output=True,
+                          text=True, timeout=300, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_there_is_a_scenario_for_each_limit() -> None:
+    assert [path.stem for path in SCENARIOS] == [
+        "approval-pending", "custom-signature", "daily-cap", "forbidden-kind", "per-line-cap",
+    ]
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
+def test_producer_scenario(path: Path) -> None:
+    expect = json.loads(path.read_text())["expect"]
+    result = simulate(path)
+    invoices = [
+        {"account": i["account"], "issue_date": i["issue_date"], "total": i["total"],
+         "lines": [[line["kind"], line.get("balance_line"), line["amount"]] for line in i["lines"]]}
+        for i in result["invoices"]
+    ]
+    assert invoices == expect["invoices"]
+    assert {account: balance["credit"] for account, balance in result["balances"].items()} == expect["credit"]
+    rejected = result["rejected"]
+    assert [r["code"] for r in rejected] == [r["code"] for r in expect["rejected"]]
+    for got, want in zip(rejected, expect["rejected"], strict=True):
+        assert want["reason"] in got["reason"], got["reason"]
+    assert len(result["events"]) == len(invoices)
