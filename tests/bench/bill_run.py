@@ -16,7 +16,7 @@ from tests.bench import processes
 from tests.bench.checks import Checks
 from tests.bench.context import Context, utc_today
 from tests.bench.copy_baseline import CopyResult, copy_baseline
-from tests.bench.database import connect, count, scalar, truncate_all
+from tests.bench.database import checkpoint, checkpoints, connect, count, scalar, truncate_all
 from tests.bench.drain import queue_leftovers
 from tests.bench.sampler import Sampler, Usage
 from tests.bench.seed import AMOUNT_MINOR, DueShape, seed_due_accounts
@@ -33,6 +33,8 @@ class BillRunResult:
     copy: CopyResult
     usage: Usage
     checks: Checks
+    checkpoints: int = 0
+    """Server checkpoints during the run (each costs a burst of writes)."""
 
     @property
     def rows(self) -> int:
@@ -83,16 +85,19 @@ def run_bill_run(ctx: Context, accounts: int) -> BillRunResult:
                                       name=f"worker-bill-run-{accounts}")
     try:
         ready = processes.wait_ready(worker, ctx.processes)
+        checkpoint(ctx.conninfo)  # the seed's writes are not the run's
+        before = checkpoints(ctx.conninfo)
         with Sampler(ctx.conninfo, ctx.redis_pid, worker) as sampler:
             begin = time.monotonic()
             message_id = send(ctx.broker, "bill_run.trigger", {}, ctx.signer, now=datetime.now(UTC))
             state = _wait_finished(ctx, message_id, max(600.0, accounts / 20), worker)
             seconds = time.monotonic() - begin
+        during = checkpoints(ctx.conninfo) - before
     finally:
         processes.stop(worker)
     checks = check_bill_run(ctx, accounts, shape, state)
-    baseline = copy_baseline(ctx.conninfo, ctx.settings.bill_run_batch_size)
-    return BillRunResult(accounts, seconds, ready, _written(ctx), baseline, sampler.usage, checks)
+    baseline = copy_baseline(ctx.conninfo, ctx.settings.bill_run_batch_size, ctx.redis_pid)
+    return BillRunResult(accounts, seconds, ready, _written(ctx), baseline, sampler.usage, checks, during)
 
 
 def _written(ctx: Context) -> dict[str, int]:

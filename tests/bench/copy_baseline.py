@@ -4,7 +4,7 @@ Scratch tables are ``LIKE <table> INCLUDING ALL`` (columns, defaults, checks, in
 plus the same foreign keys, pointing at the scratch copies where the original points at a copied
 table. The rows are read back as COPY text before the clock starts, so only the server's COPY is
 timed: once in transactions of ``batch`` accounts (the bill run's own transaction size), once as
-one transaction.
+one transaction. Each timing starts after a ``CHECKPOINT``, like the bill run it is compared with.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tests.bench.database import connect
+from tests.bench.database import checkpoint, checkpoints, connect
+from tests.bench.sampler import Sampler
 
 COPIED = ("invoices", "invoice_lines", "outbox", "balance_entries")
 """Parents first: each scratch table's foreign keys may point at an earlier one."""
@@ -43,6 +44,10 @@ class CopyResult:
     rows: int
     batch_seconds: float
     one_txn_seconds: float
+    foreign_cores: float
+    """CPU other tenants used during the two timed COPYs."""
+    checkpoints: int
+    """Server checkpoints that happened during them."""
 
     @property
     def batch_rows_per_second(self) -> float:
@@ -108,20 +113,31 @@ def _timed_copy(conn: psycopg.Connection[tuple[Any, ...]], transactions: list[Ch
         return time.perf_counter() - begin
 
 
+def _measured(conninfo: str, conn: psycopg.Connection[tuple[Any, ...]], transactions: list[Chunk],
+              redis_pid: int | None) -> tuple[float, float, int]:
+    """(seconds, foreign cores, checkpoints) of one COPY pass, started on clean buffers."""
+    checkpoint(conninfo)
+    before = checkpoints(conninfo)
+    with Sampler(conninfo, redis_pid) as sampler:
+        seconds = _timed_copy(conn, transactions)
+    return seconds, sampler.usage.foreign_cores, checkpoints(conninfo) - before
+
+
 def _truncate_scratch(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
     conn.execute("TRUNCATE " + ", ".join(scratch(table) for table in COPIED))
 
 
-def copy_baseline(conninfo: str, batch: int) -> CopyResult:
+def copy_baseline(conninfo: str, batch: int, redis_pid: int | None = None) -> CopyResult:
     """Time COPY of every invoice, line, outbox row and balance entry now in the database."""
     with connect(conninfo) as conn:
         account_ids = [str(row[0]) for row in conn.execute("SELECT DISTINCT account_id FROM invoices ORDER BY 1")]
         chunks = read_chunks(conn, account_ids, batch)
         rows = sum(data.count(b"\n") for chunk in chunks for data in chunk.values())
         create_scratch_tables(conn)
-        batch_seconds = _timed_copy(conn, chunks)
+        batch_seconds, batch_foreign, batch_checkpoints = _measured(conninfo, conn, chunks, redis_pid)
         _truncate_scratch(conn)
         whole = {table: b"".join(chunk[table] for chunk in chunks) for table in COPIED}
-        one_txn_seconds = _timed_copy(conn, [whole])
+        one_seconds, one_foreign, one_checkpoints = _measured(conninfo, conn, [whole], redis_pid)
     drop_scratch_tables(conninfo)
-    return CopyResult(rows, batch_seconds, one_txn_seconds)
+    return CopyResult(rows, batch_seconds, one_seconds, max(batch_foreign, one_foreign),
+                      batch_checkpoints + one_checkpoints)

@@ -41,7 +41,8 @@ def _git() -> str:
 def describe(conninfo: str, client: redis.Redis) -> dict[str, Any]:
     with connect(conninfo) as conn:
         pg = {name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
-              for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers", "max_connections")}
+              for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers", "max_wal_size",
+                           "checkpoint_timeout")}
     info = client.info("server")
     load = os.getloadavg()
     return {

@@ -43,7 +43,8 @@ def machine_section(results: Results) -> list[str]:
         ("date", m["date"]), ("CPU", f"{m['cpus']} × {m['cpu_model']}"), ("memory", f"{m['memory_gib']} GiB"),
         ("OS", m["os"]), ("Python", m["python"]),
         ("PostgreSQL", f"{pg['server_version']} (fsync={pg['fsync']}, synchronous_commit={pg['synchronous_commit']}, "
-                       f"shared_buffers={pg['shared_buffers']})"),
+                       f"shared_buffers={pg['shared_buffers']}, max_wal_size={pg.get('max_wal_size')}, "
+                       f"checkpoint_timeout={pg.get('checkpoint_timeout')})"),
         ("Redis", m["redis"]),
         ("packages", ", ".join(f"{name} {version}" for name, version in m["packages"].items())),
         ("checkout", m["commit"]), ("load average at start", " / ".join(str(v) for v in m["load_average"])),
@@ -69,7 +70,8 @@ def bill_run_section(results: Results) -> list[str]:
         (_n(run.accounts), f"{run.seconds:.2f}", _n(run.invoices_per_second), _n(run.rows),
          _n(run.rows_per_second), _n(run.copy.batch_rows_per_second), f"**{run.copy_ratio:.2f}**",
          _n(run.copy.one_txn_rows_per_second), f"{run.copy_one_txn_ratio:.2f}", _mb(run.peak_rss_mb),
-         _cpu(run.usage, run.accounts), f"{run.usage.foreign_cores:.2f}")
+         _cpu(run.usage, run.accounts), f"{run.usage.foreign_cores:.2f} / {run.copy.foreign_cores:.2f}",
+         f"{run.checkpoints} / {run.copy.checkpoints}")
         for run in results.bill_runs
     ]
     written = [(_n(run.accounts), *(_n(run.written[t]) for t in ("invoices", "invoice_lines", "outbox",
@@ -80,10 +82,11 @@ def bill_run_section(results: Results) -> list[str]:
         f"{results.settings['processes']} worker processes. Wall time from the trigger to the run's row reading "
         f"`finished`. COPY: the same rows, read back, copied into empty look-alike tables (same indexes, checks and "
         f"foreign keys), in transactions of {batch} accounts (the bill run's batch) and as one transaction; the "
-        "ratio is ours ÷ COPY.", "",
+        "ratio is ours ÷ COPY. The run and each COPY start right after a `CHECKPOINT`.", "",
         *table(("accounts", "wall s", "invoices/s", "rows written", "rows/s", f"COPY rows/s ({batch}/txn)",
                 "ratio", "COPY rows/s (1 txn)", "ratio", "peak RSS per worker (MB)",
-                "CPU ms per account: Python / PostgreSQL / Redis", "foreign CPU (cores)"), rows),
+                "CPU ms per account: Python / PostgreSQL / Redis", "foreign CPU (cores): run / COPY",
+                "checkpoints: run / COPY"), rows),
         "Rows written:", "",
         *table(("accounts", "invoices", "invoice_lines", "outbox", "balance_entries"), written),
     ]

@@ -97,7 +97,8 @@ def _bill_run_json(run: BillRunResult) -> dict[str, Any]:
         "copy_one_txn_rows_per_second": run.copy.one_txn_rows_per_second,
         "copy_ratio": run.copy_ratio, "copy_one_txn_ratio": run.copy_one_txn_ratio,
         "peak_rss_mb": run.peak_rss_mb, "foreign_cores": run.usage.foreign_cores,
-        "cpu_seconds": run.usage.cpu_seconds, "ok": run.checks.ok,
+        "cpu_seconds": run.usage.cpu_seconds, "checkpoints": run.checkpoints,
+        "copy_foreign_cores": run.copy.foreign_cores, "copy_checkpoints": run.copy.checkpoints, "ok": run.checks.ok,
     }
 
 
