@@ -98,7 +98,7 @@ def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: in
                 total += len(page)
         with transaction(sessions) as session:
             session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
-            _finish_if_done(session, run_id, now, fanned_out=True)
+            _finish_if_done(session, run_id, fanned_out=True)
     except Exception:
         log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
         with transaction(sessions) as session:
@@ -141,7 +141,8 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
     """Bill one batch of a run in the caller's transaction and count it on the run."""
     settings = runtime.get().settings
     held = lock_accounts(session, account_ids)
-    accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(held)))} if held else {}
+    table = Account.__table__.c
+    accounts = {a.id: a for a in session.execute(select(Account.__table__).where(table.id.in_(held)))} if held else {}
     subscriptions = load_subscriptions_of(session, accounts)
     balances = open_balance_lines_of(session, accounts)
     bills: list[AccountBill] = []
@@ -158,7 +159,7 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
         session.execute(insert(BillRunFailure), failures)
     outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
                            failed=len(failures))
-    _count(session, run_id, outcome, now)
+    _count(session, run_id, outcome)
     return outcome
 
 
@@ -205,7 +206,7 @@ def _failure(run_id: int, account_id: str, exc: Exception, now: datetime) -> dic
             "created_at": now}
 
 
-def _count(session: Session, run_id: int, outcome: BatchOutcome, now: datetime) -> None:
+def _count(session: Session, run_id: int, outcome: BatchOutcome) -> None:
     """Add the batch to the run with SQL increments (concurrent batches never lose a count)."""
     run = BillRun.__table__.c
     session.execute(
@@ -214,15 +215,16 @@ def _count(session: Session, run_id: int, outcome: BatchOutcome, now: datetime) 
             failed=run.failed + outcome.failed,
         )
     )
-    _finish_if_done(session, run_id, now, fanned_out=False)
+    _finish_if_done(session, run_id, fanned_out=False)
 
 
-def _finish_if_done(session: Session, run_id: int, now: datetime, *, fanned_out: bool) -> None:
-    """Close the run once it is fanned out and every account is counted.
+def _finish_if_done(session: Session, run_id: int, *, fanned_out: bool) -> None:
+    """Close the run once it is fanned out and every account is counted; ``finished_at`` is now.
 
     Until the fan-out has stored ``accounts_due`` it is 0, and only the fan-out itself may close
     a run that found nothing due.
     """
+    now = clock.current().now()
     run = BillRun.__table__.c
     done = run.invoiced + run.skipped + run.failed
     fanned = run.accounts_due >= 0 if fanned_out else run.accounts_due > 0

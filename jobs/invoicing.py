@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Row, Table
 from sqlalchemy.orm import Session
 
 from jobs import bulk, numbering
@@ -28,7 +28,7 @@ from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
-from models.tables.mapping import load_subscriptions, open_balance_lines, subscription_terms
+from models.tables.mapping import SubscriptionRow, load_subscriptions, open_balance_lines, subscription_terms
 from models.tables.outbox import OutboxEvent, new_event_id
 from models.tables.subscription import Subscription
 from worker.metrics import INVOICE_AMOUNT, INVOICES
@@ -70,9 +70,13 @@ class AccountBill:
         return self.composition.invoices
 
 
+AccountRow = Account | Row[Any]
+"""An account as a mapped object (onboarding has just created it) or a Core row (bill runs)."""
+
+
 def compose_bill(
-    account: Account,
-    subscriptions: Sequence[Subscription],
+    account: AccountRow,
+    subscriptions: Sequence[SubscriptionRow],
     balance: Sequence[OpenBalanceLine],
     as_of: date,
     *,

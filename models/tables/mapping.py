@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Table, func, select
 from sqlalchemy.orm import Session
 
 from models.billing.balance import BalanceKind, OpenBalanceLine
@@ -24,8 +24,12 @@ from models.tables.balance_line import BalanceLine
 from models.tables.balance_line_decision import BalanceLineDecision
 from models.tables.subscription import Subscription
 
+SubscriptionRow = Subscription | Row[Any]
+"""A subscription as a mapped object or as a plain Core row of its table (the loaders return rows:
+bill runs read hundreds at a time and never change them through the ORM)."""
 
-def subscription_terms(row: Subscription) -> SubscriptionTerms:
+
+def subscription_terms(row: SubscriptionRow) -> SubscriptionTerms:
     cadence = Cadence(
         unit=IntervalUnit(row.interval),
         count=row.interval_count,
@@ -46,22 +50,24 @@ def subscription_terms(row: Subscription) -> SubscriptionTerms:
     )
 
 
-def load_subscriptions_of(session: Session, account_ids: Collection[str]) -> dict[str, list[Subscription]]:
+def load_subscriptions_of(session: Session, account_ids: Collection[str]) -> dict[str, list[SubscriptionRow]]:
     """The subscriptions of each account, in the order its onboarding message listed them."""
-    found: dict[str, list[Subscription]] = defaultdict(list)
+    found: dict[str, list[SubscriptionRow]] = defaultdict(list)
     if not account_ids:
         return found
+    table = Subscription.__table__
+    assert isinstance(table, Table)
     query = (
-        select(Subscription)
-        .where(Subscription.account_id.in_(list(account_ids)))
-        .order_by(Subscription.account_id, Subscription.position)
+        select(table)
+        .where(table.c.account_id.in_(list(account_ids)))
+        .order_by(table.c.account_id, table.c.position)
     )
-    for row in session.scalars(query):
+    for row in session.execute(query):
         found[row.account_id].append(row)
     return found
 
 
-def load_subscriptions(session: Session, account_id: str) -> Sequence[Subscription]:
+def load_subscriptions(session: Session, account_id: str) -> Sequence[SubscriptionRow]:
     return load_subscriptions_of(session, [account_id]).get(account_id, [])
 
 
