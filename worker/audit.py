@@ -13,7 +13,8 @@ a negative adjustment) counts once it is active (``accepted``, or ``pending_appr
 for lines whose ``expires_on`` has not passed: the figure the invoicing code applies
 (``jobs.invoicing.remaining_credit`` over ``models.tables.mapping.open_balance_lines``).
 ``amount_minor`` is the line's signed amount on line rows and the consumed magnitude, negated, on
-movement rows.
+movement rows. A refused message's producer reads ``unverified:<name>`` when no key of that
+producer signed it (its author is then unknown: anyone may write a name into a message).
 """
 
 from __future__ import annotations
