@@ -70,7 +70,9 @@ def worker(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str,
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("BILLING_") and key != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"BILLING_DATABASE_URL": pg_url, "BILLING_REDIS_URL": redis_url, "BILLING_NAMESPACE": redis_namespace,
-                "BILLING_PRODUCERS_JSON": json.dumps({"producers": producers()}), "BILLING_METRICS_PORT": str(port)})
+                "BILLING_PRODUCERS_JSON": json.dumps({"producers": producers()}), "BILLING_METRICS_PORT": str(port),
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})  # empty, and removed with tmp_path
+    (tmp_path / "metrics").mkdir()
     log = (tmp_path / "worker.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--processes", "2", "--threads", "2"],
                                env=env, stdout=log, stderr=log, cwd=tmp_path)
