@@ -38,7 +38,7 @@ from jobs.schemas import TriggerBillRun
 from models.billing.errors import BillingError
 from models.tables.account import Account
 from models.tables.bill_run import BillRun, BillRunFailure
-from models.tables.mapping import load_subscriptions_of, open_balance_lines_of
+from models.tables.mapping import among, load_subscriptions_of, open_balance_lines_of
 from worker import clock
 from worker.clock import local_date
 from worker.db import is_postgres, transaction
@@ -141,8 +141,8 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
     """Bill one batch of a run in the caller's transaction and count it on the run."""
     settings = runtime.get().settings
     held = lock_accounts(session, account_ids)
-    table = Account.__table__.c
-    accounts = {a.id: a for a in session.execute(select(Account.__table__).where(table.id.in_(held)))} if held else {}
+    query = select(Account.__table__).where(among(session, Account.__table__.c.id, held))
+    accounts = {account.id: account for account in session.execute(query)} if held else {}
     subscriptions = load_subscriptions_of(session, accounts)
     balances = open_balance_lines_of(session, accounts)
     bills: list[AccountBill] = []

@@ -12,8 +12,9 @@ from collections.abc import Collection, Sequence
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, String, Table, any_, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from models.billing.balance import BalanceKind, OpenBalanceLine
 from models.billing.calendar import Cadence, IntervalUnit
@@ -27,6 +28,19 @@ from models.tables.subscription import Subscription
 SubscriptionRow = Subscription | Row[Any]
 """A subscription as a mapped object or as a plain Core row of its table (the loaders return rows:
 bill runs read hundreds at a time and never change them through the ORM)."""
+
+
+def among(
+    session: Session, column: ColumnElement[str] | InstrumentedAttribute[str], ids: Collection[str]
+) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``: ``= ANY(:ids)`` on PostgreSQL, ``IN (...)`` elsewhere.
+
+    One array parameter keeps the statement short and the same for every batch, so it is parsed
+    and planned once; an IN list of 300 placeholders is a new 4 KB statement each time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(bindparam("among_ids", list(ids), type_=ARRAY(String())), ARRAY(String())))
+    return column.in_(list(ids))
 
 
 def subscription_terms(row: SubscriptionRow) -> SubscriptionTerms:
@@ -59,7 +73,7 @@ def load_subscriptions_of(session: Session, account_ids: Collection[str]) -> dic
     assert isinstance(table, Table)
     query = (
         select(table)
-        .where(table.c.account_id.in_(list(account_ids)))
+        .where(among(session, table.c.account_id, account_ids))
         .order_by(table.c.account_id, table.c.position)
     )
     for row in session.execute(query):
@@ -76,7 +90,7 @@ def _decisions(session: Session, account_ids: Collection[str]) -> dict[int, str]
     query = (
         select(BalanceLineDecision.balance_line_id, BalanceLineDecision.decision)
         .join(BalanceLine, BalanceLine.id == BalanceLineDecision.balance_line_id)
-        .where(BalanceLine.account_id.in_(list(account_ids)), BalanceLine.requires_approval.is_(True))
+        .where(among(session, BalanceLine.account_id, account_ids), BalanceLine.requires_approval.is_(True))
         .order_by(BalanceLineDecision.id)
     )
     return {line_id: decision for line_id, decision in session.execute(query)}
@@ -119,7 +133,7 @@ def open_balance_lines_of(session: Session, account_ids: Collection[str]) -> dic
     query = (
         select(BalanceLine, func.sum(BalanceEntry.amount_minor), func.count(BalanceEntry.id))
         .outerjoin(BalanceEntry, BalanceEntry.balance_line_id == BalanceLine.id)
-        .where(BalanceLine.account_id.in_(list(account_ids)))
+        .where(among(session, BalanceLine.account_id, account_ids))
         .group_by(BalanceLine.id)
         .order_by(BalanceLine.id)
     )
