@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import dramatiq
 import structlog
@@ -149,7 +150,7 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
     failures: list[dict[str, Any]] = []
     for account in (accounts[account_id] for account_id in held if account_id in accounts):
         try:
-            today = local_date(now, account.timezone)
+            today = _local_today(now, account.timezone)
             bills.append(compose_bill(account, subscriptions.get(account.id, []), balances.get(account.id, []),
                                       min(run_date, today) if run_date else today, settings=settings))
         except Exception as exc:
@@ -161,6 +162,13 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
                            failed=len(failures))
     _count(session, run_id, outcome)
     return outcome
+
+
+def _local_today(now: datetime, timezone: str) -> date:
+    try:
+        return local_date(now, timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BillingError("timezone", f"{timezone!r} is not an IANA time zone this machine knows") from None
 
 
 def _write(session: Session, run_id: int, bills: Sequence[AccountBill], failures: list[dict[str, Any]],

@@ -29,8 +29,12 @@ class CollectingBroker:
     """Stands in for dramatiq's broker in ``fan_out``: keeps what would have been enqueued."""
 
     messages: list[Any] = field(default_factory=list)
+    fail_after: int | None = None
+    """Raise ConnectionError once this many messages were accepted (a broker that goes away)."""
 
     def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+        if self.fail_after is not None and len(self.messages) >= self.fail_after:
+            raise ConnectionError("broker unreachable")
         self.messages.append(message)
         return message
 
@@ -70,12 +74,13 @@ class Harness:
 
         return receive(MESSAGE_TYPE, self.envelope(MESSAGE_TYPE, body), handle_onboard_account)
 
-    def trigger(self, run_date: date | None = None) -> int | None:
-        """Send one trigger at the clock's instant and run its fan-out; the batches wait in ``broker``."""
+    def trigger(self, run_date: date | None = None, envelope: dict[str, Any] | None = None) -> int | None:
+        """Deliver a trigger (a new one unless ``envelope`` is given) and run its fan-out; the batches
+        wait in ``broker``."""
         from jobs.bill_runs import TRIGGER, start_run
 
         body = {"date": run_date.isoformat()} if run_date else {}
-        return start_run(self.envelope(TRIGGER, body), self.broker)  # type: ignore[arg-type]
+        return start_run(envelope or self.envelope(TRIGGER, body), self.broker)  # type: ignore[arg-type]
 
     def drain(self) -> int:
         """Run every collected batch through the ``bill_accounts`` actor's function; return how many."""

@@ -286,6 +286,69 @@ def test_a_conflicting_bulk_write_falls_back_to_one_account_at_a_time(database: 
     assert count(engine, Invoice) == 10  # nine new plus the manual one
 
 
+def test_an_unknown_time_zone_is_recorded_as_a_failure_that_names_it(database: tuple[str, Engine]) -> None:
+    url, engine = database
+    seed_due_accounts(engine, ["acct-1", "acct-2"], due=DUE)
+    seed_due_accounts(engine, ["acct-mars"], due=DUE, timezone="Mars/Olympus_Mons")
+    h = harness(url, NOW)
+    try:
+        run = h.run()
+    finally:
+        h.close()
+    assert run is not None
+    assert (run.status, run.accounts_due, run.invoiced, run.skipped, run.failed) == ("finished", 3, 2, 0, 1)
+    with engine.connect() as connection:
+        failure = connection.execute(select(BillRunFailure.account_id, BillRunFailure.code,
+                                            BillRunFailure.reason)).one()
+    assert tuple(failure) == ("acct-mars", "invalid",
+                              "timezone: 'Mars/Olympus_Mons' is not an IANA time zone this machine knows")
+
+
+def test_a_redelivered_trigger_starts_no_second_run(pg: tuple[str, Engine]) -> None:
+    from jobs.bill_runs import TRIGGER
+
+    url, engine = pg
+    seed_due_accounts(engine, [f"acct-{n}" for n in range(5)], due=DUE)
+    h = harness(url, NOW)
+    try:
+        envelope = h.envelope(TRIGGER, {})
+        first = h.trigger(envelope=envelope)
+        second = h.trigger(envelope=envelope)
+        batches = h.drain()
+    finally:
+        h.close()
+    assert first is not None and second is None and batches == 1
+    assert count(engine, BillRun) == 1 and count(engine, Invoice) == 5
+
+
+def test_a_fan_out_cut_short_fails_its_run_and_the_retry_bills_everything_once(pg: tuple[str, Engine]) -> None:
+    from jobs.bill_runs import TRIGGER
+
+    url, engine = pg
+    ids = [f"acct-{n:02d}" for n in range(10)]
+    seed_due_accounts(engine, ids, due=DUE)
+    h = harness(url, NOW, bill_run_batch_size=3)
+    try:
+        envelope = h.envelope(TRIGGER, {})
+        h.broker.fail_after = 2
+        with pytest.raises(ConnectionError):
+            h.trigger(envelope=envelope)  # dramatiq would retry the trigger message
+        failed = h.run_row(_last_run_id(engine))
+        h.broker.fail_after = None
+        retried = h.trigger(envelope=envelope)
+        h.drain()  # the two batches the first fan-out sent, then the retry's four
+        assert retried is not None
+        retry = h.run_row(retried)
+        failed_after = h.run_row(failed.id)
+    finally:
+        h.close()
+    assert (failed.status, failed.accounts_due) == ("failed", 6)
+    assert (failed_after.status, failed_after.invoiced) == ("failed", 6)
+    assert (retry.status, retry.accounts_due, retry.invoiced, retry.skipped, retry.failed) == \
+        ("finished", 10, 4, 6, 0)
+    assert count(engine, Invoice) == 10 and count(engine, InvoiceLine) == 10
+
+
 def test_an_account_another_run_holds_is_skipped_and_billed_by_the_next_run(pg: tuple[str, Engine]) -> None:
     url, engine = pg
     ids = [f"acct-{n:02d}" for n in range(12)]
