@@ -17,6 +17,7 @@ the ``invoicing.bill_accounts`` actor's messages, produced only by ``fan_out``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import dramatiq
 import structlog
+from dramatiq.middleware import CurrentMessage
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +42,7 @@ from models.billing.errors import BillingError
 from models.tables.account import Account
 from models.tables.bill_run import BillRun, BillRunFailure
 from models.tables.mapping import among, load_subscriptions_of, open_balance_lines_of
+from models.tables.processed_message import ProcessedMessage
 from worker import clock
 from worker.clock import local_date
 from worker.db import is_postgres, transaction
@@ -49,6 +52,7 @@ from worker.settings import Settings, get_settings
 log = structlog.get_logger(__name__)
 
 TRIGGER = "bill_run.trigger"
+BATCH = "bill_run.accounts"
 REASON_LIMIT = 2000
 
 TRY_LOCK = text(
@@ -137,9 +141,28 @@ def lock_accounts(session: Session, account_ids: Sequence[str]) -> list[str]:
     return list(session.scalars(TRY_LOCK, {"ids": list(account_ids)}))
 
 
+def claim_batch(session: Session, batch_key: str | None, account_ids: Sequence[str], now: datetime) -> bool:
+    """Record a batch message as applied, in its own transaction; False when it already was.
+
+    A redelivered batch (a worker killed between commit and ack) then changes no counter. Two
+    copies running at once collide on the key's primary key: the second fails and is retried.
+    """
+    if batch_key is None:
+        return True
+    if session.get(ProcessedMessage, batch_key) is not None:
+        return False
+    digest = hashlib.sha256("\n".join(account_ids).encode()).hexdigest()
+    session.execute(insert(ProcessedMessage).values(key=batch_key, message_type=BATCH, message_id=batch_key,
+                                                    body_hash=digest, outcome="processed", processed_at=now))
+    return True
+
+
 def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_date: date | None,
-               now: datetime) -> BatchOutcome:
+               now: datetime, batch_key: str | None = None) -> BatchOutcome:
     """Bill one batch of a run in the caller's transaction and count it on the run."""
+    if not claim_batch(session, batch_key, account_ids, now):
+        log.info("bill_run_batch_redelivered", run_id=run_id, batch=batch_key)
+        return BatchOutcome(invoiced=0, skipped=0, failed=0)
     settings = runtime.get().settings
     held = lock_accounts(session, account_ids)
     query = select(Account.__table__).where(among(session, Account.__table__.c.id, held))
@@ -258,6 +281,7 @@ def trigger_bill_run(envelope: Any) -> None:
 def bill_accounts(run_id: int, account_ids: list[str], run_date: str | None) -> None:
     """One batch of a bill run (the issue's ``bill_run.accounts``: ids only, produced by ``fan_out``)."""
     rt = runtime.get()
+    message = CurrentMessage.get_current_message()
     with transaction(rt.sessions) as session:
         bill_batch(session, run_id, account_ids, date.fromisoformat(run_date) if run_date else None,
-                   clock.current().now())
+                   clock.current().now(), batch_key=f"{BATCH}:{message.message_id}" if message else None)

@@ -321,6 +321,30 @@ def test_a_redelivered_trigger_starts_no_second_run(pg: tuple[str, Engine]) -> N
     assert count(engine, BillRun) == 1 and count(engine, Invoice) == 5
 
 
+def test_a_redelivered_batch_changes_no_counter(database: tuple[str, Engine]) -> None:
+    from jobs.bill_runs import BatchOutcome, bill_batch
+    from worker.db import transaction
+
+    url, engine = database
+    ids = [f"acct-{n}" for n in range(4)]
+    seed_due_accounts(engine, ids, due=DUE)
+    h = harness(url, NOW)
+    try:
+        run_id = h.trigger()
+        assert run_id is not None
+        h.broker.messages.clear()  # the batch runs below, twice, as a redelivered message would
+        outcomes = []
+        for _ in range(2):
+            with transaction(h.runtime.sessions) as session:
+                outcomes.append(bill_batch(session, run_id, ids, None, NOW, batch_key="bill_run.accounts:m-1"))
+        run = h.run_row(run_id)
+    finally:
+        h.close()
+    assert outcomes == [BatchOutcome(4, 0, 0), BatchOutcome(0, 0, 0)]
+    assert (run.status, run.accounts_due, run.invoiced, run.skipped, run.failed) == ("finished", 4, 4, 0, 0)
+    assert count(engine, Invoice) == 4
+
+
 def test_a_fan_out_cut_short_fails_its_run_and_the_retry_bills_everything_once(pg: tuple[str, Engine]) -> None:
     from jobs.bill_runs import TRIGGER
 
