@@ -33,8 +33,8 @@ test: $(STAMP) lint typecheck
 		BILLING_CMD=$(BIN)/billing $(BIN)/python ../shared/acceptance/run.py; \
 	else echo "acceptance scenarios not found beside the checkout: skipped"; fi
 
-bench: $(STAMP)
-	$(BIN)/python -m tests.bench.run --out docs/benchmarks.md
+bench: $(STAMP)  # BENCH_ARGS="--scale 0.1" for a quick look; the figures go to docs/benchmarks.md
+	$(BIN)/python -m tests.bench.run --out docs/benchmarks.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -17,7 +17,7 @@ import redis
 
 from tests.bench.processes import REPO
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(150)]
 
 
 def _database_exists(name: str) -> bool:
@@ -30,7 +30,7 @@ def test_the_benchmark_runs_its_parts_and_writes_the_report(tmp_path: Path, redi
     finished = subprocess.run(
         [sys.executable, "-m", "tests.bench.run", "--out", str(out), "--json", str(raw), "--accounts", "20,200",
          "--messages", "200", "--latency-seconds", "2", "--threads", "2"],
-        cwd=REPO, capture_output=True, text=True, timeout=240,
+        cwd=REPO, capture_output=True, text=True, timeout=140,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     results = json.loads(raw.read_text())
