@@ -229,7 +229,7 @@ def dlq_replay(rejection_id: int | None) -> int:
     message_id = resend(rt.sessions, install(rt.settings), envelope, f"dlq:{rejection_id}")
     with transaction(rt.sessions) as session:
         session.execute(update(Rejection).where(Rejection.id == rejection_id)
-                        .values(replayed_at=_now(), replay_message_id=message_id))
+                        .values(replayed_at=_now(), replay_message_id=message_id, envelope=None))
     print(f"rejection {rejection_id} re-sent as broker message {message_id}")
     return 0
 

@@ -156,7 +156,7 @@ def serve_worker_endpoint() -> int:
     engine = make_engine(settings.database_url)
     client = Redis.from_url(settings.redis_url)
     try:
-        server = _HealthServer(("127.0.0.1", settings.metrics_port), lambda: check_health(engine, client))
+        server = _HealthServer((settings.metrics_host, settings.metrics_port), lambda: check_health(engine, client))
     except OSError as exc:  # the workers go on without it: dramatiq's CLI watches worker processes only
         log.error("worker_metrics_port_unavailable", port=settings.metrics_port, error=_reason(exc))
         engine.dispose()

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     )
 
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus endpoint; 0 turns it off.")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Where /metrics and /healthz listen (unauthenticated: 0.0.0.0 only in a "
+        "private network, e.g. a container scraped by Prometheus)."
+    )
     log_format: str = Field(default="json", pattern="^(json|console)$")
     log_level: str = Field(default="INFO")
 

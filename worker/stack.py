@@ -63,7 +63,7 @@ def run_relay() -> int:
     rt = runtime.get()
     client = redis.Redis.from_url(rt.settings.redis_url)
     publisher = RedisStreamPublisher(client, stream_key(), rt.settings.events_maxlen)
-    server = serve_health(rt.settings.metrics_port, lambda: check_health(rt.engine, client))
+    server = serve_health(rt.settings.metrics_port, lambda: check_health(rt.engine, client), rt.settings.metrics_host)
     stop = threading.Event()
     _stop_on_signals(stop)
     log.info("relay_started", stream=stream_key())

@@ -15,7 +15,8 @@ class Rejection(Base):
 
     Envelope fields are nullable: an undecodable payload has none. Where a replay can help (see
     ``jobs.rejections.REPLAYABLE``) the untouched signed envelope is kept too, because a replay must
-    pass the signature check again; a replay records the id of the message it was re-sent as.
+    pass the signature check again. It holds what the message held (names, e-mails), so it is kept
+    only until the replay, which records the id of the message it was re-sent as and drops the copy.
     """
 
     __tablename__ = "rejections"

@@ -105,3 +105,4 @@ def test_a_long_outage_dead_letters_into_the_database_and_ops_replay_it(
         stop(processes)
     assert scalar(clean_pg, "SELECT count(*) FROM invoice_lines") == 3
     assert scalar(clean_pg, "SELECT count(*) FROM rejections") == 1
+    assert scalar(clean_pg, "SELECT count(*) FROM rejections WHERE envelope IS NULL") == 1  # dropped once replayed
