@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from dateutil.relativedelta import relativedelta
-
 from models.billing.errors import InvalidSchedule
 
 
@@ -146,9 +144,8 @@ class Cadence:
         """The first anchor on or after ``day``, counted from ``first`` in whole cycles."""
         if self.unit is IntervalUnit.WEEK:
             cycles = -(-(day - first).days // (7 * self.count))
-        else:
-            delta = relativedelta(day, first)
-            cycles = max(0, (delta.years * 12 + delta.months) // self.months - 1)
+        else:  # whole months between the two, minus one: never past ``day``, at most a cycle short
+            cycles = max(0, (_month_index(day) - _month_index(first)) // self.months - 1)
         anchor = self.shift(first, cycles)
         while anchor < day:
             anchor = self.shift(first, cycles := cycles + 1)

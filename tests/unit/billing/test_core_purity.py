@@ -1,4 +1,4 @@
-"""The functional core stays pure: stdlib, dateutil and Babel's data only; no I/O, no clock.
+"""The functional core stays pure: stdlib, dateutil and ISO 4217 data only; no I/O, no clock.
 
 Read with ``ast`` (nothing is imported to check it), so a forbidden import fails here even if it
 would never run.
@@ -21,7 +21,7 @@ CORE_MODULES = sorted(CORE.rglob("*.py"))
 ALLOWED_ROOTS = frozenset({
     "__future__", "collections", "dataclasses", "datetime", "decimal", "enum", "fractions", "functools",
     "itertools", "typing", "calendar", "math",
-    "dateutil",  # calendar arithmetic
+    "dateutil",  # calendar arithmetic, should the core need it
     "iso4217",  # a data library: the ISO 4217 table
 })
 ALLOWED_PACKAGE = "models.billing"

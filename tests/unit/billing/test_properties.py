@@ -391,3 +391,26 @@ def test_composed_invoices_conserve_credit_and_never_go_negative(
     for invoice in acct.invoices:
         assert invoice.total_minor >= 0
         assert invoice.total_minor == invoice.subtotal_minor - invoice.discount_minor - invoice.credit_minor
+
+
+@PROPERTY
+@given(start=starts, bill_day=st.integers(1, 31), count=st.sampled_from([1, 2, 3, 6, 12]),
+       resume_months=st.integers(0, 120))
+def test_month_anchors_agree_with_dateutil(start: date, bill_day: int, count: int, resume_months: int) -> None:
+    # dateutil is the oracle: relativedelta(day=B) clamps to the month's end exactly as an anchor does,
+    # and the n-th anchor is first + relativedelta(months=n*count) re-clamped to B, never drifting.
+    from dateutil.relativedelta import relativedelta
+
+    cadence = Cadence(MONTH, count, bill_day)
+    first = start + relativedelta(day=bill_day)
+    if first < start:
+        first = start + relativedelta(months=1, day=bill_day)
+    assert cadence.first_anchor(start) == first
+    resume = start + relativedelta(months=resume_months)
+    expected = first
+    n = 0
+    while expected < resume:
+        n += 1
+        expected = first + relativedelta(months=n * count, day=bill_day)
+    period = next(iter(cadence.periods(start, resume_at=resume)))
+    assert period.start == (expected if resume > start else (start if start < first else first))
