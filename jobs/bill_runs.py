@@ -166,7 +166,7 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
     settings = runtime.get().settings
     held = lock_accounts(session, account_ids)
     query = select(Account.__table__).where(among(session, Account.__table__.c.id, held))
-    accounts = {account.id: account for account in session.execute(query)} if held else {}
+    accounts = {account.id: account for account in session.execute(query).all()} if held else {}
     subscriptions = load_subscriptions_of(session, accounts)
     balances = open_balance_lines_of(session, accounts)
     bills: list[AccountBill] = []

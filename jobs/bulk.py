@@ -17,10 +17,11 @@ insertmanyvalues with ``sort_by_parameter_order``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from psycopg.types.array import ListBinaryDumper
-from sqlalchemy import Table, bindparam, cast, func, insert, select, update
+from sqlalchemy import Executable, Table, bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -39,43 +40,55 @@ def _binary_arrays(session: Session) -> None:
         pooled.info[BINARY_ARRAYS] = True
 
 
-def _arrays(table: Table, columns: Sequence[str], rows: Sequence[Row], key: str | None = None) -> list[Any]:
-    """One typed array parameter per column: ``CAST(:name AS type[])``."""
-    arrays: list[ColumnElement[Any]] = []
-    for name in columns:
-        array_type = ARRAY(table.c[name].type)
-        values = [row[key if key and name == "id" else name] for row in rows]
-        arrays.append(cast(bindparam(f"bulk_{name}", values, type_=array_type), array_type))
-    return arrays
+def _array_parameters(table: Table, columns: Sequence[str]) -> list[ColumnElement[Any]]:
+    """One typed array parameter per column: ``CAST(:bulk_name AS type[])``."""
+    return [cast(bindparam(f"bulk_{name}", type_=ARRAY(table.c[name].type)), ARRAY(table.c[name].type))
+            for name in columns]
+
+
+def _values(rows: Sequence[Row], columns: Sequence[str], source: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The arrays themselves: ``bulk_<column>`` -> one list of the rows' values (``source`` renames keys)."""
+    return {f"bulk_{name}": [row[(source or {}).get(name, name)] for row in rows] for name in columns}
+
+
+@cache
+def _insert_statement(table: Table, columns: tuple[str, ...], return_ids: bool) -> Executable:
+    """Built once per table and column set, so SQLAlchemy, psycopg and the server all reuse it."""
+    source = (func.unnest(*_array_parameters(table, columns))
+              .table_valued(*columns, with_ordinality="ordinality").render_derived(name="batch"))
+    statement = insert(table).from_select(list(columns), select(*(source.c[name] for name in columns))
+                                          .order_by(source.c.ordinality))
+    return statement.returning(table.c.id) if return_ids else statement
+
+
+@cache
+def _update_statement(table: Table, columns: tuple[str, ...]) -> Executable:
+    names = ("id", *columns)
+    source = func.unnest(*_array_parameters(table, names)).table_valued(*names).render_derived(name="changes")
+    return update(table).where(table.c.id == source.c.id).values({name: source.c[name] for name in columns})
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Row], *, return_ids: bool = False) -> list[int]:
     """Insert ``rows`` (dicts with the same keys) in one statement; their ids in row order if asked."""
     if not rows:
         return []
-    columns = list(rows[0])
+    columns = tuple(rows[0])
     if not is_postgres(session):
         if not return_ids:
             session.execute(insert(table), list(rows))
             return []
         returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return [int(value) for value in session.execute(returning, list(rows)).scalars()]
+        return [int(value) for value in session.execute(returning, list(rows)).scalars().all()]
     _binary_arrays(session)
-    source = (func.unnest(*_arrays(table, columns, rows))
-              .table_valued(*columns, with_ordinality="ordinality").render_derived(name="batch"))
-    query = select(*(source.c[name] for name in columns)).order_by(source.c.ordinality)
-    statement = insert(table).from_select(columns, query)
-    if not return_ids:
-        session.execute(statement)
-        return []
-    return sorted(int(value) for value in session.execute(statement.returning(table.c.id)).scalars())
+    result = session.execute(_insert_statement(table, columns, return_ids), _values(rows, columns))
+    return sorted(int(value) for value in result.scalars().all()) if return_ids else []
 
 
 def update_rows(session: Session, table: Table, rows: Sequence[Row], *, key: str) -> None:
     """Set each row's other columns where ``id`` equals its ``key`` value, in one statement."""
     if not rows:
         return
-    columns = [name for name in rows[0] if name != key]
+    columns = tuple(name for name in rows[0] if name != key)
     if not is_postgres(session):
         statement = (update(table).where(table.c.id == bindparam(key))
                      .values({name: bindparam(f"new_{name}") for name in columns}))
@@ -83,8 +96,4 @@ def update_rows(session: Session, table: Table, rows: Sequence[Row], *, key: str
                                     for row in rows])
         return
     _binary_arrays(session)
-    names = ["id", *columns]
-    source = func.unnest(*_arrays(table, names, rows, key=key)).table_valued(*names).render_derived(name="changes")
-    session.execute(
-        update(table).where(table.c.id == source.c.id).values({name: source.c[name] for name in columns})
-    )
+    session.execute(_update_statement(table, columns), _values(rows, ("id", *columns), {"id": key}))

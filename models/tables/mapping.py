@@ -76,7 +76,7 @@ def load_subscriptions_of(session: Session, account_ids: Collection[str]) -> dic
         .where(among(session, table.c.account_id, account_ids))
         .order_by(table.c.account_id, table.c.position)
     )
-    for row in session.execute(query):
+    for row in session.execute(query).all():
         found[row.account_id].append(row)
     return found
 
