@@ -1,6 +1,6 @@
 """Starting and stopping the product's processes (and the no-op worker) as subprocesses.
 
-Each runs in its own session with its output in a log file; readiness is dramatiq's own
+Each runs in its own process group with its output in a log file; readiness is dramatiq's own
 "ready for action" line, once per worker process.
 """
 
@@ -44,7 +44,7 @@ class ProcessFailed(RuntimeError):
 
 
 def start(name: str, args: Sequence[str], env: dict[str, str], logs: Path) -> Started:
-    """``python ARGS`` from the checkout, in its own session, output appended to ``logs/NAME.log``."""
+    """``python ARGS`` from the checkout, in its own process group, output appended to ``logs/NAME.log``."""
     log_path = logs / f"{name}.log"
     with log_path.open("ab") as log:
         offset = log.tell()
