@@ -33,6 +33,9 @@ MESSAGE_TYPES: tuple[str, ...] = tuple(ROUTES)
 QUARANTINE = Route("quarantine", "quarantine.undecodable")
 """Where the decoder sends payloads that are not dramatiq messages at all."""
 
+QUEUES: tuple[str, ...] = tuple(dict.fromkeys([*(r.queue_name for r in ROUTES.values()), QUARANTINE.queue_name]))
+"""Every queue a worker consumes (bill-run batches share ``invoicing`` with their triggers)."""
+
 
 def route_for(message_type: str) -> Route:
     """The route of a message type; ``ValueError`` naming the known types otherwise."""

@@ -94,18 +94,6 @@ def bill_run(run_date: str | None, *, wait: bool, timeout: float) -> int:
     return 1
 
 
-def _queue_depths(client: redis.Redis, namespace: str) -> dict[str, dict[str, int]]:
-    from worker.stack import ALL_QUEUES
-
-    prefix = f"{namespace}:dramatiq"
-    return {
-        queue: {"waiting": int(client.hlen(f"{prefix}:{queue}.msgs")),
-                "delayed": int(client.hlen(f"{prefix}:{queue}.DQ.msgs")),
-                "dead": int(client.hlen(f"{prefix}:{queue}.XQ.msgs"))}
-        for queue in ALL_QUEUES
-    }
-
-
 def _run_document(session: Any, run: Any) -> dict[str, Any]:
     """A run for ``billing status``: when, how many, and why accounts failed (the first few)."""
     from models.tables.bill_run import BillRunFailure
@@ -136,8 +124,10 @@ def status_document() -> dict[str, Any]:
         rejected = dict(session.execute(select(Rejection.code, func.count()).group_by(Rejection.code)).all())
     pending, lag = measure_lag(rt.sessions, _now())
     try:
-        queues: Any = _queue_depths(redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2),
-                                    rt.settings.namespace)
+        from worker.gauges import queue_depths
+
+        queues: Any = queue_depths(redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2),
+                                   rt.settings.namespace)
     except redis.RedisError as exc:
         queues = {"error": str(exc)}
     return {"bill_runs": runs, "queues": queues, "outbox": {"pending": pending, "lag_seconds": round(lag, 3)},

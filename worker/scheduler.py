@@ -40,16 +40,16 @@ def sweep() -> None:
     import redis
 
     from jobs import parking, runtime
+    from jobs.routes import QUEUES
     from worker import clock, dead_letters
     from worker.broker import install
-    from worker.stack import ALL_QUEUES
 
     rt = runtime.get()
     resumed, expired = parking.sweep(rt.sessions, install(rt.settings), clock.current().now())
     if resumed or expired:
         log.info("parked_messages_swept", resumed=resumed, rejected=expired)
     client = redis.Redis.from_url(rt.settings.redis_url)
-    recorded = dead_letters.sweep(client, f"{rt.settings.namespace}:dramatiq", ALL_QUEUES, rt.sessions,
+    recorded = dead_letters.sweep(client, f"{rt.settings.namespace}:dramatiq", QUEUES, rt.sessions,
                                   datetime.now(UTC))
     if recorded:
         log.warning("dead_letters_recorded", count=recorded)

@@ -19,11 +19,10 @@ from pathlib import Path
 import redis
 import structlog
 
+from jobs.routes import QUEUES
 from worker.settings import DEFAULT_HOME, get_settings
 
 log = structlog.get_logger(__name__)
-
-ALL_QUEUES = ("onboarding", "balances", "invoicing", "quarantine")
 
 
 def stream_key() -> str:
@@ -43,7 +42,7 @@ def run_worker(*, processes: int, threads: int, queues: list[str] | None) -> int
         env.setdefault("dramatiq_queue_prefetch", str(settings.worker_prefetch))
     prepare_multiprocess(env, settings.metrics_port)  # every worker process' counters, summed on one port
     argv = [sys.executable, "-m", "dramatiq", "jobs.actors", "--processes", str(processes), "--threads", str(threads),
-            "--queues", *(queues or ALL_QUEUES)]
+            "--queues", *(queues or QUEUES)]
     os.execvpe(sys.executable, argv, env)  # noqa: S606 - our own interpreter, fixed arguments
     return 0  # pragma: no cover - exec does not return
 
@@ -56,7 +55,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def run_relay() -> int:
     """Publish outbox events until SIGTERM; serves /healthz and /metrics on the metrics port."""
     from jobs import runtime
-    from worker import clock
+    from worker import clock, gauges
     from worker.health import check_health, serve_health
     from worker.outbox import RedisStreamPublisher, run
 
@@ -67,6 +66,8 @@ def run_relay() -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     log.info("relay_started", stream=stream_key())
+    threading.Thread(target=gauges.run, args=(client, rt.settings.namespace, rt.sessions, stop), daemon=True,
+                     name="gauges").start()
     run(rt.sessions, publisher, source=rt.settings.event_source, batch_size=rt.settings.relay_batch_size,
         interval=rt.settings.relay_interval_seconds, stop=stop, clock=clock.current())
     if server is not None:
