@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfoNotFoundError
 import dramatiq
 import structlog
 from dramatiq.middleware import CurrentMessage
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import case, insert, literal, select, text, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -102,8 +102,7 @@ def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: in
                 broker.enqueue(bill_accounts.message(run_id, page, run_date.isoformat() if run_date else None))
                 total += len(page)
         with transaction(sessions) as session:
-            session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
-            _finish_if_done(session, run_id, fanned_out=True)
+            _close_fanned_out(session, run_id, total)
     except Exception:
         log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
         with transaction(sessions) as session:
@@ -178,9 +177,10 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
                                       min(run_date, today) if run_date else today, settings=settings))
         except Exception as exc:
             failures.append(_failure(run_id, account.id, exc, now))
+    _record(session, failures)  # before the write: after it, the counter is locked until commit
+    recorded = len(failures)
     issued = _write(session, run_id, bills, failures, settings, now)
-    if failures:
-        session.execute(insert(BillRunFailure), failures)
+    _record(session, failures[recorded:])
     outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
                            failed=len(failures))
     _count(session, run_id, outcome)
@@ -237,37 +237,53 @@ def _failure(run_id: int, account_id: str, exc: Exception, now: datetime) -> dic
             "created_at": now}
 
 
+def _record(session: Session, failures: Sequence[dict[str, Any]]) -> None:
+    if failures:
+        session.execute(insert(BillRunFailure), list(failures))
+
+
 def _count(session: Session, run_id: int, outcome: BatchOutcome) -> None:
-    """Add the batch to the run with SQL increments (concurrent batches never lose a count)."""
-    run = BillRun.__table__.c
-    session.execute(
-        update(BillRun).where(BillRun.id == run_id).values(
-            invoiced=run.invoiced + outcome.invoiced, skipped=run.skipped + outcome.skipped,
-            failed=run.failed + outcome.failed,
-        )
-    )
-    _finish_if_done(session, run_id, fanned_out=False)
+    """Add the batch to the run with SQL increments (concurrent batches never lose a count), and close
+    the run in the same statement when this batch was its last one.
 
-
-def _finish_if_done(session: Session, run_id: int, *, fanned_out: bool) -> None:
-    """Close the run once it is fanned out and every account is counted; ``finished_at`` is now.
-
-    Until the fan-out has stored ``accounts_due`` it is 0, and only the fan-out itself may close
-    a run that found nothing due.
+    SET expressions see the row as it was, and the row lock makes concurrent batches take turns.
+    Until the fan-out has stored ``accounts_due`` it is 0 and no batch can close the run.
     """
     now = clock.current().now()
     run = BillRun.__table__.c
-    done = run.invoiced + run.skipped + run.failed
-    fanned = run.accounts_due >= 0 if fanned_out else run.accounts_due > 0
+    counted = outcome.invoiced + outcome.skipped + outcome.failed
+    closes = (run.status == "running") & (run.accounts_due > 0) & (
+        run.invoiced + run.skipped + run.failed + counted >= run.accounts_due)
+    row = session.execute(
+        update(BillRun).where(BillRun.id == run_id).values(
+            invoiced=run.invoiced + outcome.invoiced, skipped=run.skipped + outcome.skipped,
+            failed=run.failed + outcome.failed, status=case((closes, "finished"), else_=run.status),
+            finished_at=case((closes, literal(now, run.finished_at.type)), else_=run.finished_at),
+        ).returning(run.status, run.finished_at, run.started_at, run.accounts_due, run.failed)
+    ).one()
+    if row.status == "finished" and row.finished_at == now:
+        _observe_finish(run_id, row.started_at, now, row.accounts_due, row.failed)
+
+
+def _observe_finish(run_id: int, started_at: datetime | None, now: datetime, due: int, failed: int) -> None:
+    BILL_RUN_SECONDS.observe(max(0.0, (now - started_at).total_seconds()) if started_at else 0.0)
+    log.info("bill_run_finished", run_id=run_id, accounts_due=due, failed=failed)
+
+
+def _close_fanned_out(session: Session, run_id: int, total: int) -> None:
+    """Store how many accounts the fan-out enqueued; close the run if its batches are all counted
+    already (or there were none)."""
+    now = clock.current().now()
+    run = BillRun.__table__.c
+    session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
     started = session.execute(
         update(BillRun)
-        .where(BillRun.id == run_id, run.status == "running", fanned, done >= run.accounts_due)
+        .where(BillRun.id == run_id, run.status == "running", run.invoiced + run.skipped + run.failed >= total)
         .values(status="finished", finished_at=now)
         .returning(run.started_at, run.accounts_due, run.failed)
     ).one_or_none()
     if started is not None:
-        BILL_RUN_SECONDS.observe(max(0.0, (now - started.started_at).total_seconds()) if started.started_at else 0.0)
-        log.info("bill_run_finished", run_id=run_id, accounts_due=started.accounts_due, failed=started.failed)
+        _observe_finish(run_id, started.started_at, now, started.accounts_due, started.failed)
 
 
 @dramatiq.actor(actor_name="invoicing.trigger_bill_run", queue_name="invoicing",

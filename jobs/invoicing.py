@@ -125,32 +125,97 @@ def write_bills(
 ) -> dict[str, list[IssuedInvoice]]:
     """Store the bills in bulk; return each account's issued invoices.
 
-    The invoice counter is locked from allocation to commit, so everything that does not need a
-    number is written first.
+    The invoice counter stays locked from allocation to commit and serialises every batch of
+    every worker there, so all rows and event payloads are built first and only the statements
+    that need the numbers (invoices, then their lines, entries and events) run after it.
     """
     _advance_subscriptions(session, bills)
     _update_holds(session, bills)
     _insert_lapses(session, bills, now)
-    drafts = [(bill, draft) for bill in bills for draft in bill.invoices]
-    if not drafts:
+    batch = _Batch.of(bills, now, bill_run_id)
+    if not batch.drafts:
         return {}
-    numbers = _allocate_numbers(session, settings.invoice_prefix, [draft for _, draft in drafts])
-    documents = [
-        draft_document(draft, number=number, account=bill.account_id, currency=bill.currency)
-        for (bill, draft), number in zip(drafts, numbers, strict=True)
-    ]
-    invoice_ids = _insert_invoices(session, drafts, numbers, now, bill_run_id)
-    _insert_lines(session, drafts, invoice_ids, now)
-    bulk.insert_rows(session, _table(OutboxEvent), [
-        {"event_id": new_event_id(), "account_id": bill.account_id, "event_type": INVOICE_CREATED,
-         "payload": json.dumps(document), "created_at": now}
-        for (bill, _), document in zip(drafts, documents, strict=True)
-    ])
-    issued: dict[str, list[IssuedInvoice]] = {}
-    for (bill, draft), invoice_id, number, document in zip(drafts, invoice_ids, numbers, documents, strict=True):
-        issued.setdefault(bill.account_id, []).append(IssuedInvoice(invoice_id, number, draft.total_minor, document))
-    _count_metrics(drafts, "bill_run" if bill_run_id else "onboarding")
-    return issued
+    numbers = _allocate_numbers(session, settings.invoice_prefix, [draft for _, draft in batch.drafts])
+    invoice_ids = bulk.insert_rows(session, _table(Invoice), batch.invoices(numbers), return_ids=True)
+    line_ids = bulk.insert_rows(session, _table(InvoiceLine), batch.lines(invoice_ids), return_ids=batch.applies)
+    bulk.insert_rows(session, _table(BalanceEntry), batch.entries(invoice_ids, line_ids))
+    bulk.insert_rows(session, _table(OutboxEvent), batch.events(numbers))
+    _count_metrics(batch.drafts, "bill_run" if bill_run_id else "onboarding")
+    return batch.issued(invoice_ids, numbers)
+
+
+UNNUMBERED = '{"number": null'
+"""How an event payload starts before its number is known (``invoice_document`` puts it first)."""
+
+
+@dataclass
+class _Batch:
+    """A batch's rows, built before the counter is locked; numbers and ids are filled in after."""
+
+    drafts: list[tuple[AccountBill, InvoiceDraft]]
+    now: datetime
+    bill_run_id: int | None
+    documents: list[JSONDict]
+    payloads: list[str]
+    line_rows: list[tuple[int, dict[str, Any]]]
+    entry_rows: list[tuple[int, int, dict[str, Any]]]
+
+    @classmethod
+    def of(cls, bills: Sequence[AccountBill], now: datetime, bill_run_id: int | None) -> _Batch:
+        drafts = [(bill, draft) for bill in bills for draft in bill.invoices]
+        documents = [draft_document(draft, number=None, account=bill.account_id, currency=bill.currency)
+                     for bill, draft in drafts]
+        payloads = [json.dumps(document) for document in documents]
+        assert all(payload.startswith(UNNUMBERED) for payload in payloads)
+        line_rows: list[tuple[int, dict[str, Any]]] = []
+        entry_rows: list[tuple[int, int, dict[str, Any]]] = []
+        for index, (bill, draft) in enumerate(drafts):
+            first_balance_line = len(line_rows) + len(draft.charges)
+            line_rows += [(index, row) for row in _line_rows(draft, bill.line_ids)]
+            entry_rows += [
+                (index, first_balance_line + offset,
+                 {"balance_line_id": bill.line_ids[m.line_id], "kind": MovementKind.APPLIED.value,
+                  "amount_minor": m.consumed_minor, "message_id": None, "created_at": now})
+                for offset, m in enumerate(_applied(draft))
+            ]
+        return cls(drafts, now, bill_run_id, documents, payloads, line_rows, entry_rows)
+
+    @property
+    def applies(self) -> bool:
+        """Whether balance lines were applied: only then are the invoice lines' ids needed."""
+        return bool(self.entry_rows)
+
+    def invoices(self, numbers: Sequence[str]) -> list[dict[str, Any]]:
+        return [
+            {"number": number, "account_id": bill.account_id, "issue_date": draft.issue_date,
+             "currency": bill.currency, "subtotal_minor": draft.subtotal_minor,
+             "discount_minor": draft.discount_minor, "credit_minor": draft.credit_minor,
+             "total_minor": draft.total_minor, "bill_run_id": self.bill_run_id, "created_at": self.now}
+            for (bill, draft), number in zip(self.drafts, numbers, strict=True)
+        ]
+
+    def lines(self, invoice_ids: Sequence[int]) -> list[dict[str, Any]]:
+        return [{**row, "invoice_id": invoice_ids[index]} for index, row in self.line_rows]
+
+    def entries(self, invoice_ids: Sequence[int], line_ids: Sequence[int]) -> list[dict[str, Any]]:
+        return [{**row, "invoice_id": invoice_ids[index], "invoice_line_id": line_ids[line]}
+                for index, line, row in self.entry_rows]
+
+    def events(self, numbers: Sequence[str]) -> list[dict[str, Any]]:
+        return [
+            {"event_id": new_event_id(), "account_id": bill.account_id, "event_type": INVOICE_CREATED,
+             "payload": '{"number": ' + json.dumps(number) + payload[len(UNNUMBERED):], "created_at": self.now}
+            for (bill, _), number, payload in zip(self.drafts, numbers, self.payloads, strict=True)
+        ]
+
+    def issued(self, invoice_ids: Sequence[int], numbers: Sequence[str]) -> dict[str, list[IssuedInvoice]]:
+        found: dict[str, list[IssuedInvoice]] = {}
+        for (bill, draft), invoice_id, number, document in zip(self.drafts, invoice_ids, numbers, self.documents,
+                                                               strict=True):
+            document["number"] = number
+            found.setdefault(bill.account_id, []).append(IssuedInvoice(invoice_id, number, draft.total_minor,
+                                                                       document))
+        return found
 
 
 def _table(model: type[Any]) -> Table:
@@ -194,28 +259,15 @@ def _allocate_numbers(session: Session, prefix: str, drafts: Sequence[InvoiceDra
     return [next(pools[name]) for name in series]
 
 
-def _insert_invoices(
-    session: Session, drafts: Sequence[tuple[AccountBill, InvoiceDraft]], numbers: Sequence[str], now: datetime,
-    bill_run_id: int | None,
-) -> list[int]:
-    rows = [
-        {"number": number, "account_id": bill.account_id, "issue_date": draft.issue_date,
-         "currency": bill.currency, "subtotal_minor": draft.subtotal_minor, "discount_minor": draft.discount_minor,
-         "credit_minor": draft.credit_minor, "total_minor": draft.total_minor, "bill_run_id": bill_run_id,
-         "created_at": now}
-        for (bill, draft), number in zip(drafts, numbers, strict=True)
-    ]
-    return bulk.insert_rows(session, _table(Invoice), rows, return_ids=True)
-
-
 def _applied(draft: InvoiceDraft) -> list[Movement]:
     """The balance movements that print as invoice lines (and so leave an applied entry)."""
     return [m for m in draft.balance if m.invoice_amount_minor]
 
 
-def _line_rows(invoice_id: int, draft: InvoiceDraft, line_ids: dict[str, int]) -> list[dict[str, Any]]:
+def _line_rows(draft: InvoiceDraft, line_ids: dict[str, int]) -> list[dict[str, Any]]:
+    """Recurring lines in date order, then one line per applied balance line (``invoice_id`` comes later)."""
     rows: list[dict[str, Any]] = [
-        {"invoice_id": invoice_id, "position": position, "kind": "recurring",
+        {"position": position, "kind": "recurring",
          "subscription_id": int(charge.subscription_key), "plan": charge.plan,
          "period_start": charge.period.start, "period_end": charge.period.last_day,
          "days": charge.period.days, "period_days": charge.period.cycle_days,
@@ -223,39 +275,13 @@ def _line_rows(invoice_id: int, draft: InvoiceDraft, line_ids: dict[str, int]) -
         for position, charge in enumerate(draft.charges)
     ]
     rows += [
-        {"invoice_id": invoice_id, "position": len(draft.charges) + offset, "kind": str(m.kind),
+        {"position": len(draft.charges) + offset, "kind": str(m.kind),
          "subscription_id": None, "plan": None, "period_start": None, "period_end": None,
          "days": None, "period_days": None, "amount_minor": m.invoice_amount_minor,
          "balance_line_id": line_ids[m.line_id]}
         for offset, m in enumerate(_applied(draft))
     ]
     return rows
-
-
-def _insert_lines(
-    session: Session, drafts: Sequence[tuple[AccountBill, InvoiceDraft]], invoice_ids: Sequence[int], now: datetime
-) -> None:
-    """All the batch's invoice lines in one statement; line ids come back only when entries need them."""
-    rows = [row for (bill, draft), invoice_id in zip(drafts, invoice_ids, strict=True)
-            for row in _line_rows(invoice_id, draft, bill.line_ids)]
-    applied = [(bill, invoice_id, len(draft.charges), m)
-               for (bill, draft), invoice_id in zip(drafts, invoice_ids, strict=True)
-               for m in _applied(draft)]
-    line_ids = bulk.insert_rows(session, _table(InvoiceLine), rows, return_ids=bool(applied))
-    if not applied:
-        return
-    by_position = {(row["invoice_id"], row["position"]): line_id for row, line_id in zip(rows, line_ids, strict=True)}
-    offsets: Counter[int] = Counter()
-    entries = []
-    for bill, invoice_id, charges, m in applied:
-        position = charges + offsets[invoice_id]
-        offsets[invoice_id] += 1
-        entries.append({
-            "balance_line_id": bill.line_ids[m.line_id], "kind": MovementKind.APPLIED.value,
-            "amount_minor": m.consumed_minor, "invoice_id": invoice_id,
-            "invoice_line_id": by_position[(invoice_id, position)], "message_id": None, "created_at": now,
-        })
-    bulk.insert_rows(session, _table(BalanceEntry), entries)
 
 
 def _count_metrics(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], trigger: str) -> None:
