@@ -73,14 +73,30 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Row], *, return_i
     if not rows:
         return []
     columns = tuple(rows[0])
+    return insert_columns(session, table, {name: [row[name] for row in rows] for name in columns},
+                          return_ids=return_ids)
+
+
+def insert_columns(
+    session: Session, table: Table, columns: Mapping[str, Sequence[Any]], *, return_ids: bool = False
+) -> list[int]:
+    """Insert rows given column by column (lists of equal length); their ids in row order if asked.
+
+    Callers that build the columns ahead of time keep the statement's own Python work minimal.
+    """
+    names = tuple(columns)
+    if not names or not columns[names[0]]:
+        return []
     if not is_postgres(session):
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         if not return_ids:
-            session.execute(insert(table), list(rows))
+            session.execute(insert(table), rows)
             return []
         returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return [int(value) for value in session.execute(returning, list(rows)).scalars().all()]
+        return [int(value) for value in session.execute(returning, rows).scalars().all()]
     _binary_arrays(session)
-    result = session.execute(_insert_statement(table, columns, return_ids), _values(rows, columns))
+    parameters = {f"bulk_{name}": list(values) for name, values in columns.items()}
+    result = session.execute(_insert_statement(table, names, return_ids), parameters)
     return sorted(int(value) for value in result.scalars().all()) if return_ids else []
 
 

@@ -136,10 +136,10 @@ def write_bills(
     if not batch.drafts:
         return {}
     numbers = _allocate_numbers(session, settings.invoice_prefix, [draft for _, draft in batch.drafts])
-    invoice_ids = bulk.insert_rows(session, _table(Invoice), batch.invoices(numbers), return_ids=True)
-    line_ids = bulk.insert_rows(session, _table(InvoiceLine), batch.lines(invoice_ids), return_ids=batch.applies)
+    invoice_ids = bulk.insert_columns(session, _table(Invoice), batch.invoices(numbers), return_ids=True)
+    line_ids = bulk.insert_columns(session, _table(InvoiceLine), batch.lines(invoice_ids), return_ids=batch.applies)
     bulk.insert_rows(session, _table(BalanceEntry), batch.entries(invoice_ids, line_ids))
-    bulk.insert_rows(session, _table(OutboxEvent), batch.events(numbers))
+    bulk.insert_columns(session, _table(OutboxEvent), batch.events(numbers))
     _count_metrics(batch.drafts, "bill_run" if bill_run_id else "onboarding")
     return batch.issued(invoice_ids, numbers)
 
@@ -147,18 +147,22 @@ def write_bills(
 UNNUMBERED = '{"number": null'
 """How an event payload starts before its number is known (``invoice_document`` puts it first)."""
 
+Columns = dict[str, list[Any]]
+
 
 @dataclass
 class _Batch:
-    """A batch's rows, built before the counter is locked; numbers and ids are filled in after."""
+    """A batch's rows, column by column, built before the counter is locked; once it is, only the
+    numbers, the new ids and the payloads that carry the numbers are filled in."""
 
     drafts: list[tuple[AccountBill, InvoiceDraft]]
-    now: datetime
-    bill_run_id: int | None
     documents: list[JSONDict]
-    payloads: list[str]
-    line_rows: list[tuple[int, dict[str, Any]]]
+    invoice_columns: Columns
+    line_columns: Columns
+    line_invoices: list[int]
     entry_rows: list[tuple[int, int, dict[str, Any]]]
+    event_columns: Columns
+    payload_tails: list[str]
 
     @classmethod
     def of(cls, bills: Sequence[AccountBill], now: datetime, bill_run_id: int | None) -> _Batch:
@@ -167,46 +171,52 @@ class _Batch:
                      for bill, draft in drafts]
         payloads = [json.dumps(document) for document in documents]
         assert all(payload.startswith(UNNUMBERED) for payload in payloads)
-        line_rows: list[tuple[int, dict[str, Any]]] = []
+        line_rows: list[dict[str, Any]] = []
+        line_invoices: list[int] = []
         entry_rows: list[tuple[int, int, dict[str, Any]]] = []
         for index, (bill, draft) in enumerate(drafts):
             first_balance_line = len(line_rows) + len(draft.charges)
-            line_rows += [(index, row) for row in _line_rows(draft, bill.line_ids)]
+            rows = _line_rows(draft, bill.line_ids)
+            line_rows += rows
+            line_invoices += [index] * len(rows)
             entry_rows += [
                 (index, first_balance_line + offset,
                  {"balance_line_id": bill.line_ids[m.line_id], "kind": MovementKind.APPLIED.value,
                   "amount_minor": m.consumed_minor, "message_id": None, "created_at": now})
                 for offset, m in enumerate(_applied(draft))
             ]
-        return cls(drafts, now, bill_run_id, documents, payloads, line_rows, entry_rows)
+        return cls(
+            drafts=drafts,
+            documents=documents,
+            invoice_columns=_invoice_columns(drafts, now, bill_run_id),
+            line_columns={name: [row[name] for row in line_rows] for name in LINE_COLUMNS},
+            line_invoices=line_invoices,
+            entry_rows=entry_rows,
+            event_columns={"event_id": [new_event_id() for _ in drafts],
+                           "account_id": [bill.account_id for bill, _ in drafts],
+                           "event_type": [INVOICE_CREATED] * len(drafts), "created_at": [now] * len(drafts)},
+            payload_tails=[payload[len(UNNUMBERED):] for payload in payloads],
+        )
 
     @property
     def applies(self) -> bool:
         """Whether balance lines were applied: only then are the invoice lines' ids needed."""
         return bool(self.entry_rows)
 
-    def invoices(self, numbers: Sequence[str]) -> list[dict[str, Any]]:
-        return [
-            {"number": number, "account_id": bill.account_id, "issue_date": draft.issue_date,
-             "currency": bill.currency, "subtotal_minor": draft.subtotal_minor,
-             "discount_minor": draft.discount_minor, "credit_minor": draft.credit_minor,
-             "total_minor": draft.total_minor, "bill_run_id": self.bill_run_id, "created_at": self.now}
-            for (bill, draft), number in zip(self.drafts, numbers, strict=True)
-        ]
+    def invoices(self, numbers: list[str]) -> Columns:
+        return {**self.invoice_columns, "number": numbers}
 
-    def lines(self, invoice_ids: Sequence[int]) -> list[dict[str, Any]]:
-        return [{**row, "invoice_id": invoice_ids[index]} for index, row in self.line_rows]
+    def lines(self, invoice_ids: Sequence[int]) -> Columns:
+        return {**self.line_columns, "invoice_id": [invoice_ids[index] for index in self.line_invoices]}
 
     def entries(self, invoice_ids: Sequence[int], line_ids: Sequence[int]) -> list[dict[str, Any]]:
         return [{**row, "invoice_id": invoice_ids[index], "invoice_line_id": line_ids[line]}
                 for index, line, row in self.entry_rows]
 
-    def events(self, numbers: Sequence[str]) -> list[dict[str, Any]]:
-        return [
-            {"event_id": new_event_id(), "account_id": bill.account_id, "event_type": INVOICE_CREATED,
-             "payload": '{"number": ' + json.dumps(number) + payload[len(UNNUMBERED):], "created_at": self.now}
-            for (bill, _), number, payload in zip(self.drafts, numbers, self.payloads, strict=True)
-        ]
+    def events(self, numbers: Sequence[str]) -> Columns:
+        payloads = ['{"number": ' + json.dumps(number) + tail
+                    for number, tail in zip(numbers, self.payload_tails, strict=True)]
+        return {**self.event_columns, "payload": payloads}
 
     def issued(self, invoice_ids: Sequence[int], numbers: Sequence[str]) -> dict[str, list[IssuedInvoice]]:
         found: dict[str, list[IssuedInvoice]] = {}
@@ -216,6 +226,24 @@ class _Batch:
             found.setdefault(bill.account_id, []).append(IssuedInvoice(invoice_id, number, draft.total_minor,
                                                                        document))
         return found
+
+
+LINE_COLUMNS = ("position", "kind", "subscription_id", "plan", "period_start", "period_end", "days", "period_days",
+                "amount_minor", "balance_line_id")
+
+
+def _invoice_columns(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], now: datetime,
+                     bill_run_id: int | None) -> Columns:
+    totals = [(draft.subtotal_minor, draft.discount_minor, draft.credit_minor, draft.total_minor)
+              for _, draft in drafts]
+    return {
+        "account_id": [bill.account_id for bill, _ in drafts],
+        "issue_date": [draft.issue_date for _, draft in drafts],
+        "currency": [bill.currency for bill, _ in drafts],
+        "subtotal_minor": [t[0] for t in totals], "discount_minor": [t[1] for t in totals],
+        "credit_minor": [t[2] for t in totals], "total_minor": [t[3] for t in totals],
+        "bill_run_id": [bill_run_id] * len(drafts), "created_at": [now] * len(drafts),
+    }
 
 
 def _table(model: type[Any]) -> Table:
