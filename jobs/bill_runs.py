@@ -5,10 +5,10 @@ are due on their own local date (``jobs.due``). A batch bills its accounts in ON
 with a fixed number of bulk statements (``jobs.invoicing.write_bills``): it try-locks its
 accounts (an account another run holds is skipped; the next run picks it up), loads them with
 one query per table, composes each with the pure core (an account that fails there is isolated
-and recorded), and writes the rest in bulk. Should the bulk write fail, the batch falls back to
-one savepoint per account, so every other account still commits. Unique keys on (subscription,
-period start) and on invoice numbers make overlapping runs harmless, and a late or missed trigger
-loses nothing: the next one bills every period that fell due meanwhile.
+and recorded), and writes the rest in bulk. Should the bulk write fail, the batch is rolled back
+and billed again with one savepoint per account, so every other account still commits. Unique
+keys on (subscription, period start) and on invoice numbers make overlapping runs harmless, and a
+late or missed trigger loses nothing: the next one bills every period that fell due meanwhile.
 
 Message names: the issue's ``bill_run.trigger`` is the producer-facing type, consumed by the actor
 ``invoicing.trigger_bill_run``; its internal batches (``bill_run.accounts`` in the issue) are
@@ -156,9 +156,31 @@ def claim_batch(session: Session, batch_key: str | None, account_ids: Sequence[s
     return True
 
 
+class BulkWriteFailed(Exception):
+    """A batch's bulk write failed (an account invoiced elsewhere, say): the batch is rolled back
+    and billed again account by account, each in its own savepoint."""
+
+
+def run_batch(sessions: sessionmaker[Session], run_id: int, account_ids: Sequence[str], run_date: date | None,
+              now: datetime, batch_key: str | None = None) -> BatchOutcome:
+    """One batch in one transaction; if its bulk write fails, once more one account at a time."""
+    try:
+        with transaction(sessions) as session:
+            return bill_batch(session, run_id, account_ids, run_date, now, batch_key)
+    except BulkWriteFailed as exc:
+        log.warning("bill_run_bulk_write_failed", run_id=run_id, accounts=len(account_ids),
+                    error=type(exc.__cause__).__name__)
+    with transaction(sessions) as session:
+        return bill_batch(session, run_id, account_ids, run_date, now, batch_key, one_by_one=True)
+
+
 def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_date: date | None,
-               now: datetime, batch_key: str | None = None) -> BatchOutcome:
-    """Bill one batch of a run in the caller's transaction and count it on the run."""
+               now: datetime, batch_key: str | None = None, *, one_by_one: bool = False) -> BatchOutcome:
+    """Bill one batch of a run in the caller's transaction and count it on the run.
+
+    In bulk (the default) a failed write raises ``BulkWriteFailed`` for the caller to roll back;
+    ``one_by_one`` writes each account in a savepoint and records the ones that fail.
+    """
     if not claim_batch(session, batch_key, account_ids, now):
         log.info("bill_run_batch_redelivered", run_id=run_id, batch=batch_key)
         return BatchOutcome(invoiced=0, skipped=0, failed=0)
@@ -179,8 +201,11 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
             failures.append(_failure(run_id, account.id, exc, now))
     _record(session, failures)  # before the write: after it, the counter is locked until commit
     recorded = len(failures)
-    issued = _write(session, run_id, bills, failures, settings, now)
-    _record(session, failures[recorded:])
+    if one_by_one:
+        issued = _write_one_by_one(session, run_id, bills, failures, settings, now)
+        _record(session, failures[recorded:])
+    else:
+        issued = _write_bulk(session, run_id, bills, settings, now)
     outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
                            failed=len(failures))
     _count(session, run_id, outcome)
@@ -194,16 +219,19 @@ def _local_today(now: datetime, timezone: str) -> date:
         raise BillingError("timezone", f"{timezone!r} is not an IANA time zone this machine knows") from None
 
 
-def _write(session: Session, run_id: int, bills: Sequence[AccountBill], failures: list[dict[str, Any]],
-           settings: Settings, now: datetime) -> dict[str, list[IssuedInvoice]]:
-    """The batch in bulk; if that fails, account by account, recording the ones that still fail."""
+def _write_bulk(session: Session, run_id: int, bills: Sequence[AccountBill], settings: Settings,
+                now: datetime) -> dict[str, list[IssuedInvoice]]:
     try:
-        with session.begin_nested():
-            return write_bills(session, bills, settings=settings, now=now, bill_run_id=run_id)
+        return write_bills(session, bills, settings=settings, now=now, bill_run_id=run_id)
     except Exception as exc:
         if _transient(exc):
             raise
-        log.warning("bill_run_bulk_write_failed", run_id=run_id, accounts=len(bills), error=type(exc).__name__)
+        raise BulkWriteFailed(f"bill run {run_id}: the bulk write of {len(bills)} accounts failed") from exc
+
+
+def _write_one_by_one(session: Session, run_id: int, bills: Sequence[AccountBill], failures: list[dict[str, Any]],
+                      settings: Settings, now: datetime) -> dict[str, list[IssuedInvoice]]:
+    """Each account in its own savepoint, recording the ones that still fail."""
     issued: dict[str, list[IssuedInvoice]] = {}
     for bill in bills:
         try:
@@ -296,8 +324,6 @@ def trigger_bill_run(envelope: Any) -> None:
                 max_retries=get_settings().max_retries)
 def bill_accounts(run_id: int, account_ids: list[str], run_date: str | None) -> None:
     """One batch of a bill run (the issue's ``bill_run.accounts``: ids only, produced by ``fan_out``)."""
-    rt = runtime.get()
     message = CurrentMessage.get_current_message()
-    with transaction(rt.sessions) as session:
-        bill_batch(session, run_id, account_ids, date.fromisoformat(run_date) if run_date else None,
-                   clock.current().now(), batch_key=f"{BATCH}:{message.message_id}" if message else None)
+    run_batch(runtime.get().sessions, run_id, account_ids, date.fromisoformat(run_date) if run_date else None,
+              clock.current().now(), batch_key=f"{BATCH}:{message.message_id}" if message else None)
