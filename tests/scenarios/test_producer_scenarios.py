@@ -8,22 +8,14 @@ account, and every rejection in order (its code, and a text its reason must cont
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.scenarios.simulation import simulate
+
 HERE = Path(__file__).parent / "producers"
 SCENARIOS = sorted(HERE.glob("*.json"))
-
-
-def simulate(path: Path) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "worker.cli", "simulate", str(path)], capture_output=True,
-                          text=True, timeout=300, check=True)
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
 
 
 def test_there_is_a_scenario_for_each_limit() -> None:

@@ -8,23 +8,15 @@ The scenario format is the acceptance one (settings, until, messages); ``expect`
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.scenarios.simulation import simulate
+
 HERE = Path(__file__).parent
 SCENARIOS = sorted(HERE.glob("*.json"))
-
-
-def simulate(path: Path) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "worker.cli", "simulate", str(path)], capture_output=True,
-                          text=True, timeout=300, check=True)
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
