@@ -85,12 +85,13 @@ def receive(message_type: str, raw: object, handler: Handler) -> str:
         body = parse_body(message_type, envelope.body)
         with transaction(rt.sessions) as session:
             outcome = handler(session, Received(envelope, raw_dict(raw), now), body)
-    except Rejected as exc:
+    except (Rejected, BillingError) as exc:
         rejections.record(rt.sessions, raw, code=exc.code, reason=str(exc), now=now, message_type=message_type)
         return "rejected"
-    except BillingError as exc:
-        rejections.record(rt.sessions, raw, code=exc.code, reason=str(exc), now=now, message_type=message_type)
-        return "rejected"
+    except Exception as exc:  # transient: dramatiq retries it with backoff, or dead-letters it at the end
+        MESSAGES.labels(type=message_type, outcome="failed").inc()
+        log.warning("message_failed", error=f"{type(exc).__name__}: {exc}"[:500], message_type=message_type)
+        raise
     finally:
         MESSAGE_SECONDS.labels(type=message_type).observe(time.perf_counter() - started)
         structlog.contextvars.unbind_contextvars("message_id", "message_type")

@@ -46,7 +46,8 @@ ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 
 #: Values of ``outcome`` on ``billing_messages_total``.
-MESSAGE_OUTCOMES: Final = ("processed", "duplicate", "rejected", "retried", "quarantined")
+MESSAGE_OUTCOMES: Final = ("processed", "duplicate", "rejected", "failed", "quarantined")
+"""``failed``: a transient fault (database or broker); the attempt is retried with backoff, or dead-lettered."""
 #: Values of ``trigger`` on ``billing_invoices_total``.
 INVOICE_TRIGGERS: Final = ("onboarding", "bill_run")
 #: Values of ``outcome`` on ``billing_balance_lines_total``.
