@@ -253,6 +253,73 @@ def test_a_poisoned_account_fails_alone_and_is_recorded(database: tuple[str, Eng
     assert last == 40  # numbers 1..40: the failed account consumed none
 
 
+def _balance_line(
+    line_id: str, account_id: str, kind: str, *, amount_minor: int | None = None, percent: str | None = None,
+    expires_on: date | None = None, approval: bool = False,
+) -> dict[str, object]:
+    from decimal import Decimal
+
+    return {"line_id": line_id, "account_id": account_id, "kind": kind, "amount_minor": amount_minor,
+            "percent": Decimal(percent) if percent else None, "currency": "USD", "label": line_id, "reason": "test",
+            "author": "support:ana", "producer": "crm", "message_id": f"m-{line_id}",
+            "effective_date": date(2026, 4, 1), "expires_on": expires_on, "requires_approval": approval,
+            "body_hash": "b" * 64}
+
+
+def test_balance_lines_apply_lapse_and_wait_in_one_bulk_batch(database: tuple[str, Engine]) -> None:
+    """Credits, discounts and lapses of several accounts in one batch: every applied entry names its
+    invoice and the invoice line that printed it."""
+    from models.tables.balance_entry import BalanceEntry
+    from models.tables.balance_line import BalanceLine
+
+    url, engine = database
+    seed_due_accounts(engine, ["a-credit", "b-percent", "c-pending", "d-expired", "e-both", "f-plain"], due=DUE)
+    with engine.begin() as connection:
+        connection.execute(insert(BalanceLine), [
+            _balance_line("c1", "a-credit", "credit", amount_minor=500),
+            _balance_line("p1", "b-percent", "discount", percent="10"),
+            _balance_line("c2", "c-pending", "credit", amount_minor=500, approval=True),
+            _balance_line("c3", "d-expired", "credit", amount_minor=500, expires_on=date(2026, 4, 30)),
+            _balance_line("c4", "e-both", "credit", amount_minor=400),
+            _balance_line("d1", "e-both", "discount", amount_minor=200),
+        ])
+    h = harness(url, NOW)
+    try:
+        run = h.run()
+    finally:
+        h.close()
+    assert run is not None
+    assert (run.status, run.accounts_due, run.invoiced, run.skipped, run.failed) == ("finished", 6, 6, 0, 0)
+    with engine.connect() as connection:
+        totals = dict(connection.execute(select(Invoice.account_id, Invoice.total_minor)).all())
+        lines = connection.execute(
+            select(Invoice.account_id, InvoiceLine.id, InvoiceLine.invoice_id, InvoiceLine.position,
+                   InvoiceLine.kind, InvoiceLine.amount_minor, BalanceLine.line_id)
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+            .outerjoin(BalanceLine, BalanceLine.id == InvoiceLine.balance_line_id)
+            .where(InvoiceLine.kind != "recurring").order_by(Invoice.account_id, InvoiceLine.position)
+        ).all()
+        entries = connection.execute(
+            select(BalanceLine.line_id, BalanceEntry.kind, BalanceEntry.amount_minor, BalanceEntry.invoice_id,
+                   BalanceEntry.invoice_line_id)
+            .join(BalanceLine, BalanceLine.id == BalanceEntry.balance_line_id).order_by(BalanceLine.line_id)
+        ).all()
+    assert totals == {"a-credit": 2500, "b-percent": 2700, "c-pending": 3000, "d-expired": 3000, "e-both": 2400,
+                      "f-plain": 3000}
+    assert [(r.account_id, r.position, r.kind, r.amount_minor, r.line_id) for r in lines] == [
+        ("a-credit", 1, "credit", -500, "c1"), ("b-percent", 1, "discount", -300, "p1"),
+        ("e-both", 1, "discount", -200, "d1"), ("e-both", 2, "credit", -400, "c4"),
+    ]
+    printed = {r.line_id: (r.invoice_id, r.id) for r in lines}
+    assert [(e.line_id, e.kind, e.amount_minor) for e in entries] == [
+        ("c1", "applied", 500), ("c3", "lapsed", 500), ("c4", "applied", 400), ("d1", "applied", 200),
+        ("p1", "applied", 300),
+    ]
+    for entry in entries:
+        expected = printed.get(entry.line_id, (None, None))
+        assert (entry.invoice_id, entry.invoice_line_id) == expected, entry.line_id
+
+
 def test_a_conflicting_bulk_write_falls_back_to_one_account_at_a_time(database: tuple[str, Engine]) -> None:
     """Another writer invoiced one account's period without moving its watermark: the batch's bulk
     insert hits UNIQUE(subscription_id, period_start), rolls back to its savepoint, and the other
