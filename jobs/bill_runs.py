@@ -107,7 +107,7 @@ def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: in
         log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
         with transaction(sessions) as session:
             session.execute(update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")
-                            .values(status="failed", finished_at=now, accounts_due=total))
+                            .values(status="failed", finished_at=clock.current().now(), accounts_due=total))
         raise
     log.info("bill_run_fanned_out", run_id=run_id, accounts=total, time_zones=len(todays))
     return total
@@ -141,7 +141,7 @@ def lock_accounts(session: Session, account_ids: Sequence[str]) -> list[str]:
 
 
 def claim_batch(session: Session, batch_key: str | None, account_ids: Sequence[str], now: datetime) -> bool:
-    """Record a batch message as applied, in its own transaction; False when it already was.
+    """Record a batch message as applied, in the batch's own transaction; False when it already was.
 
     A redelivered batch (a worker killed between commit and ack) then changes no counter. Two
     copies running at once collide on the key's primary key: the second fails and is retried.
