@@ -39,8 +39,9 @@ INVOICE_CREATED = "invoice.created"
 
 @dataclass(frozen=True)
 class IssuedInvoice:
+    """An invoice as written: its number comes when the relay publishes it."""
+
     id: int
-    number: str
     total_minor: int
     document: JSONDict
 
@@ -125,9 +126,9 @@ def write_bills(
 ) -> dict[str, list[IssuedInvoice]]:
     """Store the bills in bulk; return each account's issued invoices.
 
-    The invoice counter stays locked from allocation to commit and serialises every batch of
-    every worker there, so all rows and event payloads are built first and only the statements
-    that need the numbers (invoices, then their lines, entries and events) run after it.
+    The invoices are stored without a number, their events with the invoice they announce: the
+    relay numbers them just before publishing (``jobs.numbering``), so no lock is shared by the
+    writers of different accounts.
     """
     _advance_subscriptions(session, bills)
     _update_holds(session, bills)
@@ -135,25 +136,19 @@ def write_bills(
     batch = _Batch.of(bills, now, bill_run_id)
     if not batch.drafts:
         return {}
-    numbers = _allocate_numbers(session, settings.invoice_prefix, [draft for _, draft in batch.drafts])
-    invoice_ids = bulk.insert_columns(session, _table(Invoice), batch.invoices(numbers), return_ids=True)
+    invoice_ids = bulk.insert_columns(session, _table(Invoice), batch.invoice_columns, return_ids=True)
     line_ids = bulk.insert_columns(session, _table(InvoiceLine), batch.lines(invoice_ids), return_ids=batch.applies)
     bulk.insert_rows(session, _table(BalanceEntry), batch.entries(invoice_ids, line_ids))
-    bulk.insert_columns(session, _table(OutboxEvent), batch.events(numbers))
+    bulk.insert_columns(session, _table(OutboxEvent), batch.events(invoice_ids))
     _count_metrics(batch.drafts, "bill_run" if bill_run_id else "onboarding")
-    return batch.issued(invoice_ids, numbers)
-
-
-UNNUMBERED = '{"number": null'
-"""How an event payload starts before its number is known (``invoice_document`` puts it first)."""
+    return batch.issued(invoice_ids)
 
 Columns = dict[str, list[Any]]
 
 
 @dataclass
 class _Batch:
-    """A batch's rows, column by column, built before the counter is locked; once it is, only the
-    numbers, the new ids and the payloads that carry the numbers are filled in."""
+    """A batch's rows, column by column; only the ids the inserts return are filled in later."""
 
     drafts: list[tuple[AccountBill, InvoiceDraft]]
     documents: list[JSONDict]
@@ -162,7 +157,6 @@ class _Batch:
     line_invoices: list[int]
     entry_rows: list[tuple[int, int, dict[str, Any]]]
     event_columns: Columns
-    payload_tails: list[str]
 
     @classmethod
     def of(cls, bills: Sequence[AccountBill], now: datetime, bill_run_id: int | None) -> _Batch:
@@ -170,7 +164,7 @@ class _Batch:
         documents = [draft_document(draft, number=None, account=bill.account_id, currency=bill.currency)
                      for bill, draft in drafts]
         payloads = [json.dumps(document) for document in documents]
-        assert all(payload.startswith(UNNUMBERED) for payload in payloads)
+        assert all(payload.startswith(numbering.UNNUMBERED) for payload in payloads)
         line_rows: list[dict[str, Any]] = []
         line_invoices: list[int] = []
         entry_rows: list[tuple[int, int, dict[str, Any]]] = []
@@ -194,17 +188,14 @@ class _Batch:
             entry_rows=entry_rows,
             event_columns={"event_id": [new_event_id() for _ in drafts],
                            "account_id": [bill.account_id for bill, _ in drafts],
-                           "event_type": [INVOICE_CREATED] * len(drafts), "created_at": [now] * len(drafts)},
-            payload_tails=[payload[len(UNNUMBERED):] for payload in payloads],
+                           "event_type": [INVOICE_CREATED] * len(drafts), "created_at": [now] * len(drafts),
+                           "payload": payloads},
         )
 
     @property
     def applies(self) -> bool:
         """Whether balance lines were applied: only then are the invoice lines' ids needed."""
         return bool(self.entry_rows)
-
-    def invoices(self, numbers: list[str]) -> Columns:
-        return {**self.invoice_columns, "number": numbers}
 
     def lines(self, invoice_ids: Sequence[int]) -> Columns:
         return {**self.line_columns, "invoice_id": [invoice_ids[index] for index in self.line_invoices]}
@@ -213,18 +204,13 @@ class _Batch:
         return [{**row, "invoice_id": invoice_ids[index], "invoice_line_id": line_ids[line]}
                 for index, line, row in self.entry_rows]
 
-    def events(self, numbers: Sequence[str]) -> Columns:
-        payloads = ['{"number": ' + json.dumps(number) + tail
-                    for number, tail in zip(numbers, self.payload_tails, strict=True)]
-        return {**self.event_columns, "payload": payloads}
+    def events(self, invoice_ids: Sequence[int]) -> Columns:
+        return {**self.event_columns, "invoice_id": list(invoice_ids)}
 
-    def issued(self, invoice_ids: Sequence[int], numbers: Sequence[str]) -> dict[str, list[IssuedInvoice]]:
+    def issued(self, invoice_ids: Sequence[int]) -> dict[str, list[IssuedInvoice]]:
         found: dict[str, list[IssuedInvoice]] = {}
-        for (bill, draft), invoice_id, number, document in zip(self.drafts, invoice_ids, numbers, self.documents,
-                                                               strict=True):
-            document["number"] = number
-            found.setdefault(bill.account_id, []).append(IssuedInvoice(invoice_id, number, draft.total_minor,
-                                                                       document))
+        for (bill, draft), invoice_id, document in zip(self.drafts, invoice_ids, self.documents, strict=True):
+            found.setdefault(bill.account_id, []).append(IssuedInvoice(invoice_id, draft.total_minor, document))
         return found
 
 
@@ -278,13 +264,6 @@ def _insert_lapses(session: Session, bills: Iterable[AccountBill], now: datetime
         for bill in bills for m in bill.composition.lapses
     ]
     bulk.insert_rows(session, _table(BalanceEntry), rows)
-
-
-def _allocate_numbers(session: Session, prefix: str, drafts: Sequence[InvoiceDraft]) -> list[str]:
-    """One allocation per series (issue year), in series order so concurrent batches cannot deadlock."""
-    series = [numbering.series_of(prefix, draft.issue_date) for draft in drafts]
-    pools = {name: iter(numbering.allocate(session, name, count)) for name, count in sorted(Counter(series).items())}
-    return [next(pools[name]) for name in series]
 
 
 def _applied(draft: InvoiceDraft) -> list[Movement]:

@@ -1,18 +1,30 @@
-"""Gapless invoice numbers: a counter row incremented inside the invoice's own transaction.
+"""Gapless invoice numbers, given when an invoice is finalised for publication.
 
-A rolled-back invoice rolls its number back too, so the sequence has no holes. The counter row
-is locked from allocation to commit, so callers allocate last, just before inserting.
+Stripe and Lago number an invoice when they finalise it; here that is the moment the relay is
+about to publish its ``invoice.created`` event. Only committed invoices are numbered, in the
+order of their events, by the one publishing relay, in a short transaction of its own that also
+writes the number into the event's payload: no hole (a rolled-back invoice never got one), no
+number given twice, and the counter row is no longer held by every transaction that issues an
+invoice (measured: it serialised the writers, 65-81 % of the database's busy time).
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import date
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobs import bulk
+from models.tables.invoice import Invoice
 from models.tables.invoice_counter import InvoiceCounter
+from models.tables.outbox import OutboxEvent
+
+UNNUMBERED = '{"number": null'
+"""How an invoice event's payload starts until its invoice is numbered (the document's first key)."""
 
 
 def series_of(prefix: str, issue_date: date) -> str:
@@ -40,3 +52,44 @@ def allocate(session: Session, series: str, count: int) -> list[str]:
     )
     last = int(session.execute(statement).scalar_one())
     return [format_number(series, number) for number in range(last - count + 1, last + 1)]
+
+
+def numbered_payload(payload: str, number: str) -> str:
+    """The event payload with its invoice's number in place of the leading ``null``."""
+    if not payload.startswith(UNNUMBERED):
+        raise ValueError("the payload does not start with an unnumbered invoice document")
+    return '{"number": ' + json.dumps(number) + payload[len(UNNUMBERED):]
+
+
+def number_pending(session: Session, prefix: str, limit: int) -> int:
+    """Number the invoices of the next ``limit`` unsent events, in event order; return how many.
+
+    The caller holds the publishing lock (one numbering relay at a time). One allocation per
+    series (issue year), in series order; one UPDATE of the invoices and one of their payloads.
+    """
+    rows = session.execute(
+        select(OutboxEvent.id, OutboxEvent.payload, Invoice.id, Invoice.issue_date)
+        .join(Invoice, Invoice.id == OutboxEvent.invoice_id)
+        .where(OutboxEvent.sent_at.is_(None), Invoice.number.is_(None))
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return 0
+    series = [series_of(prefix, issue_date) for _, _, _, issue_date in rows]
+    pools = {name: iter(allocate(session, name, count)) for name, count in sorted(Counter(series).items())}
+    numbers = [next(pools[name]) for name in series]
+    bulk.update_rows(session, _table(Invoice), [
+        {"invoice": invoice_id, "number": number} for (_, _, invoice_id, _), number in zip(rows, numbers, strict=True)
+    ], key="invoice")
+    bulk.update_rows(session, _table(OutboxEvent), [
+        {"event": event_id, "payload": numbered_payload(payload, number)}
+        for (event_id, payload, _, _), number in zip(rows, numbers, strict=True)
+    ], key="event")
+    return len(rows)
+
+
+def _table(model: type[Invoice] | type[OutboxEvent]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

@@ -59,7 +59,7 @@ def print_invoices(account_id: str | None, limit: int, *, as_json: bool) -> int:
     if not documents:
         print("no invoices yet")
     for document in documents:
-        print(f"{document['number']}  {document['account']}  {document['issue_date']}  "
+        print(f"{document['number'] or '(numbered when published)'}  {document['account']}  {document['issue_date']}  "
               f"{document['total']} {document['currency']}")
         for line in document["lines"]:
             what = f"{line['period_start']} .. {line['period_end']}" if "period_start" in line else line["balance_line"]

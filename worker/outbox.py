@@ -1,7 +1,8 @@
 """The outbox relay: invoice events leave the database for a Redis Stream, at least once, in order.
 
-The invoice and its outbox row commit together; this relay claims unsent rows in id order,
-appends each to the stream as a CloudEvents 1.0 document, then marks them sent. A crash between
+The invoice and its outbox row commit together; this relay numbers the invoices of unsent rows
+(``jobs.numbering``), claims the rows in id order, appends each to the stream as a CloudEvents
+1.0 document, then marks them sent. A crash between
 the two steps resends (consumers deduplicate on ``source`` + ``id``); nothing is ever lost. One
 relay publishes at a time (an advisory lock on PostgreSQL), which keeps every account's events in
 order even with several relay processes running for availability.
@@ -22,6 +23,7 @@ import structlog
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.numbering import UNNUMBERED, number_pending
 from models.tables.outbox import OutboxEvent
 from worker.db import is_postgres, transaction
 from worker.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
@@ -75,18 +77,34 @@ def cloud_event(row: OutboxEvent, source: str) -> dict[str, Any]:
     }
 
 
+def _publishing(session: Session) -> bool:
+    """Take the publishing lock for this transaction (PostgreSQL); False if another relay has it."""
+    if not is_postgres(session):
+        return True  # SQLite: one writer at a time anyway
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}))
+
+
 def relay_once(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
-               now: datetime) -> int:
-    """Publish up to ``batch_size`` unsent events in order; return how many were sent."""
+               now: datetime, invoice_prefix: str = "INV") -> int:
+    """Number the next invoices, then publish up to ``batch_size`` unsent events in order; return how many.
+
+    Numbering commits first, in its own short transaction: a number, once given, is the one every
+    copy of the event carries, even when publishing fails and is tried again.
+    """
     with transaction(sessions) as session:
-        if is_postgres(session) and not session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}
-        ):
+        if not _publishing(session):
+            return 0
+        number_pending(session, invoice_prefix, batch_size)
+    with transaction(sessions) as session:
+        if not _publishing(session):
             return 0
         query = select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.id).limit(batch_size)
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
-        rows = session.scalars(query).all()
+        rows = list(session.scalars(query).all())
+        # An event committed since the numbering waits for the next round, and so does what follows it.
+        unnumbered = next((n for n, row in enumerate(rows) if row.payload.startswith(UNNUMBERED)), len(rows))
+        rows = rows[:unnumbered]
         if not rows:
             return 0
         publisher.publish([cloud_event(row, source) for row in rows])
@@ -159,14 +177,15 @@ class OutboxWakeup:
 
 
 def run(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
-        interval: float, stop: threading.Event, clock: Any) -> None:
+        interval: float, stop: threading.Event, clock: Any, invoice_prefix: str = "INV") -> None:
     """Relay until ``stop`` is set; errors are logged and retried, never fatal."""
     bind = sessions.kw.get("bind")
     wakeup = OutboxWakeup(bind, stop) if isinstance(bind, Engine) else None
     try:
         while not stop.is_set():
             try:
-                sent = relay_once(sessions, publisher, source=source, batch_size=batch_size, now=clock.now())
+                sent = relay_once(sessions, publisher, source=source, batch_size=batch_size, now=clock.now(),
+                                  invoice_prefix=invoice_prefix)
                 measure_lag(sessions, clock.now())
             except Exception:
                 log.exception("relay_failed")

@@ -135,7 +135,8 @@ class Simulation:
         from worker.outbox import relay_once
 
         while relay_once(self.runtime.sessions, self.publisher, source=self.settings.event_source,
-                         batch_size=self.settings.relay_batch_size, now=self.clock.now()):
+                         batch_size=self.settings.relay_batch_size, now=self.clock.now(),
+                         invoice_prefix=self.settings.invoice_prefix):
             pass
 
     def _report(self, last_instant: datetime) -> dict[str, Any]:

@@ -69,7 +69,8 @@ def run_relay() -> int:
     threading.Thread(target=gauges.run, args=(client, rt.settings.namespace, rt.sessions, stop), daemon=True,
                      name="gauges").start()
     run(rt.sessions, publisher, source=rt.settings.event_source, batch_size=rt.settings.relay_batch_size,
-        interval=rt.settings.relay_interval_seconds, stop=stop, clock=clock.current())
+        interval=rt.settings.relay_interval_seconds, stop=stop, clock=clock.current(),
+        invoice_prefix=rt.settings.invoice_prefix)
     if server is not None:
         server.shutdown()
     return 0

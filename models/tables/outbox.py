@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import uuid4
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.tables.base import Base, Created, IntPK
@@ -28,6 +28,9 @@ class OutboxEvent(Base):
     id: Mapped[IntPK]
     event_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_event_id)
     account_id: Mapped[str] = mapped_column(String(64))
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoices.id"), doc="the invoice an invoice.created event announces (numbered before it is sent)"
+    )
     event_type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[str] = mapped_column(Text, doc="the event data as JSON")
     created_at: Mapped[Created]

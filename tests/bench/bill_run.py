@@ -2,7 +2,8 @@
 
 Fresh tables and fresh worker processes for each size, so each worker's peak RSS belongs to that
 run alone. Wall time runs from sending ``bill_run.trigger`` to the run's row reading ``finished``
-(polled every 50 ms).
+(polled every 50 ms). A ``billing relay`` runs beside the workers, as in production: it numbers the
+invoices and publishes their events; "published" is when its last event is on the stream.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.bench.checks import Checks
 from tests.bench.context import Context, utc_today
 from tests.bench.copy_baseline import CopyResult, copy_baseline
 from tests.bench.database import checkpoint, checkpoints, connect, count, scalar, truncate_all
-from tests.bench.drain import queue_leftovers
+from tests.bench.drain import queue_leftovers, wait_published
 from tests.bench.sampler import Sampler, Usage
 from tests.bench.seed import AMOUNT_MINOR, DueShape, seed_due_accounts
 
@@ -33,6 +34,8 @@ class BillRunResult:
     copy: CopyResult
     usage: Usage
     checks: Checks
+    published_seconds: float = 0.0
+    """From the trigger to the last event on the stream (invoices numbered by the relay)."""
     checkpoints: int = 0
     """Server checkpoints during the run (each costs a burst of writes)."""
 
@@ -83,6 +86,7 @@ def run_bill_run(ctx: Context, accounts: int) -> BillRunResult:
     seed_due_accounts(ctx.conninfo, accounts, shape)
     worker = processes.billing_worker(ctx.env(), ctx.logs, processes=ctx.processes, threads=ctx.threads,
                                       name=f"worker-bill-run-{accounts}")
+    relay = processes.relay(ctx.env(), ctx.logs)
     try:
         ready = processes.wait_ready(worker, ctx.processes)
         checkpoint(ctx.conninfo)  # the seed's writes are not the run's
@@ -92,12 +96,16 @@ def run_bill_run(ctx: Context, accounts: int) -> BillRunResult:
             message_id = send(ctx.broker, "bill_run.trigger", {}, ctx.signer, now=datetime.now(UTC))
             state = _wait_finished(ctx, message_id, max(600.0, accounts / 20), worker)
             seconds = time.monotonic() - begin
+            wait_published(ctx.conninfo, relay, max(600.0, accounts / 20))
+            published = time.monotonic() - begin
         during = checkpoints(ctx.conninfo) - before
     finally:
         processes.stop(worker)
+        processes.stop(relay)
     checks = check_bill_run(ctx, accounts, shape, state)
     baseline = copy_baseline(ctx.conninfo, ctx.settings.bill_run_batch_size, ctx.redis_pid)
-    return BillRunResult(accounts, seconds, ready, _written(ctx), baseline, sampler.usage, checks, during)
+    return BillRunResult(accounts, seconds, ready, _written(ctx), baseline, sampler.usage, checks, published,
+                         during)
 
 
 def _written(ctx: Context) -> dict[str, int]:
@@ -117,6 +125,8 @@ def check_bill_run(ctx: Context, accounts: int, shape: DueShape, state: tuple[An
         checks.equal("total invoiced (minor units)", accounts * AMOUNT_MINOR,
                      int(scalar(conn, "SELECT coalesce(sum(total_minor), 0) FROM invoices")))
         checks.equal("distinct invoice numbers", accounts, scalar(conn, "SELECT count(DISTINCT number) FROM invoices"))
+        checks.equal("events published", accounts,
+                     scalar(conn, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL"))
         checks.equal("invoice counter (gapless)", accounts,
                      scalar(conn, "SELECT coalesce(sum(last_number), 0) FROM invoice_counters"))
         checks.equal("subscriptions advanced to the next anchor", accounts,

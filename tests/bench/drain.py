@@ -49,3 +49,18 @@ def queue_leftovers(client: redis.Redis, queue_key: str) -> dict[str, int]:
     """Messages still waiting, delayed (retries) or dead for one queue: all zero after a clean drain."""
     return {"waiting": int(client.hlen(f"{queue_key}.msgs")), "delayed": int(client.hlen(f"{queue_key}.DQ.msgs")),
             "dead": int(client.hlen(f"{queue_key}.XQ.msgs"))}
+
+
+def wait_published(conninfo: str, relay: Started, timeout: float) -> None:
+    """Block until the relay has numbered and published every event (no unsent outbox row)."""
+    from tests.bench.database import connect, scalar
+
+    deadline = time.monotonic() + timeout
+    with connect(conninfo) as conn:
+        while time.monotonic() < deadline:
+            if not scalar(conn, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+                return
+            if relay.popen.poll() is not None:
+                raise ProcessFailed(f"relay exited:\n{tail(relay)}")
+            time.sleep(0.05)
+    raise ProcessFailed(f"events not published after {timeout:.0f} s:\n{tail(relay)}")

@@ -14,7 +14,7 @@ from tests.bench.bodies import Expected, catch_up_body
 from tests.bench.checks import Checks
 from tests.bench.context import Context
 from tests.bench.database import connect, count, scalar, truncate_all
-from tests.bench.drain import queue_leftovers, wait_drain
+from tests.bench.drain import queue_leftovers, wait_drain, wait_published
 from tests.bench.sampler import Sampler
 from tests.bench.throughput import Throughput
 
@@ -41,6 +41,7 @@ def enqueue_onboardings(ctx: Context, messages: int, today: date) -> float:
 def run_onboarding(ctx: Context, messages: int, expected: Expected, today: date) -> Throughput:
     truncate_all(ctx.conninfo)
     enqueue_rate = enqueue_onboardings(ctx, messages, today)
+    relay = processes.relay(ctx.env(), ctx.logs)  # numbers the invoices and publishes their events, as in production
     worker = processes.billing_worker(ctx.env(), ctx.logs, processes=ctx.processes, threads=ctx.threads,
                                       name="worker-onboarding")
     launched = time.monotonic()
@@ -49,8 +50,10 @@ def run_onboarding(ctx: Context, messages: int, expected: Expected, today: date)
             drain = wait_drain(ctx.redis, ctx.queue_key(QUEUE), messages, worker, launched,
                                timeout=max(600.0, messages / 10))
         ctx.worker_env = processes.dramatiq_env(worker)
+        wait_published(ctx.conninfo, relay, max(600.0, messages / 10))
     finally:
         processes.stop(worker)
+        processes.stop(relay)
     return Throughput("billing worker, account.onboard", messages, drain.per_second, drain.drain_seconds,
                       drain.startup_seconds, sampler.usage, check_onboarding(ctx, messages, expected, "onboarding"),
                       enqueue_per_second=enqueue_rate)

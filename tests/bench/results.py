@@ -90,7 +90,8 @@ def _bill_run_targets(runs: list[BillRunResult]) -> list[targets.Target]:
 
 def _bill_run_json(run: BillRunResult) -> dict[str, Any]:
     return {
-        "accounts": run.accounts, "seconds": run.seconds, "ready_seconds": run.ready_seconds,
+        "accounts": run.accounts, "seconds": run.seconds, "published_seconds": run.published_seconds,
+        "ready_seconds": run.ready_seconds,
         "written": run.written, "rows": run.rows, "invoices_per_second": run.invoices_per_second,
         "rows_per_second": run.rows_per_second, "copy_rows": run.copy.rows,
         "copy_batch_rows_per_second": run.copy.batch_rows_per_second,

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,9 +65,20 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 @pytest.fixture
 def workers(env: dict[str, str], tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two workers and two relays (one numbers and publishes at a time, the other stands by)."""
+    handle = (tmp_path / "relays.log").open("ab")
+    relays = [subprocess.Popen([sys.executable, "-m", "worker.cli", "relay"], env=env, stdout=handle, stderr=handle)
+              for _ in range(2)]
     started = start_workers(env, tmp_path / "workers.log", 2)
     yield started
-    stop(started)
+    stop(started + relays)
+
+
+def wait_until_published(engine: Engine, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while scalar(engine, select(func.count()).select_from(OutboxEvent).where(OutboxEvent.sent_at.is_(None))):
+        assert time.monotonic() < deadline, "the relays did not publish every event in time"
+        time.sleep(0.1)
 
 
 def bill_run(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -103,6 +115,7 @@ def test_two_workers_and_two_triggers_for_one_date_issue_each_invoice_once(
     triggers = [bill_run(env, "--date", today.isoformat(), "--wait") for _ in range(2)]
     outcomes = [finish(trigger) for trigger in triggers]
     assert [code for code, _, _ in outcomes] == [0, 0], outcomes
+    wait_until_published(clean_pg)  # invoices are numbered as their events are published
 
     with clean_pg.connect() as connection:
         per_account = connection.execute(

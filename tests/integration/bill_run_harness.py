@@ -21,6 +21,7 @@ from models.tables.account import Account
 from models.tables.bill_run import BillRun
 from models.tables.subscription import Subscription
 from worker import clock
+from worker.outbox import MemoryPublisher, relay_once
 from worker.settings import Settings
 
 
@@ -59,6 +60,7 @@ class Harness:
         self.clock = clock.ManualClock(start)
         clock.use(self.clock)
         self.broker = CollectingBroker()
+        self.publisher = MemoryPublisher()
 
     def close(self) -> None:
         runtime.reset()
@@ -72,7 +74,18 @@ class Harness:
         from jobs.onboarding import MESSAGE_TYPE, handle_onboard_account
         from jobs.receiving import receive
 
-        return receive(MESSAGE_TYPE, self.envelope(MESSAGE_TYPE, body), handle_onboard_account)
+        outcome = receive(MESSAGE_TYPE, self.envelope(MESSAGE_TYPE, body), handle_onboard_account)
+        self.relay()
+        return outcome
+
+    def relay(self) -> int:
+        """Number and publish every pending event, as the relay does after each commit; return how many."""
+        sent = 0
+        while batch := relay_once(self.runtime.sessions, self.publisher, source=self.settings.event_source,
+                                  batch_size=self.settings.relay_batch_size, now=self.clock.now(),
+                                  invoice_prefix=self.settings.invoice_prefix):
+            sent += batch
+        return sent
 
     def trigger(self, run_date: date | None = None, envelope: dict[str, Any] | None = None) -> int | None:
         """Deliver a trigger (a new one unless ``envelope`` is given) and run its fan-out; the batches
@@ -97,6 +110,7 @@ class Harness:
         """A whole run at the clock's instant: trigger, fan-out, every batch; its final row."""
         run_id = self.trigger(run_date)
         self.drain()
+        self.relay()
         return None if run_id is None else self.run_row(run_id)
 
     def run_row(self, run_id: int) -> RunRow:

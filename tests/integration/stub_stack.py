@@ -28,6 +28,7 @@ from jobs.client import build_message
 from jobs.envelope import make_envelope
 from jobs.producers import ProducerRegistry, registry_from_mapping
 from worker import clock
+from worker.outbox import MemoryPublisher, relay_once
 from worker.settings import Settings
 
 FAR_AGE_MS = 200 * 365 * 24 * 3600 * 1000
@@ -65,6 +66,7 @@ class StubStack:
         self.broker.emit_after("process_boot")
         self.clock = clock.ManualClock(start)
         clock.use(self.clock)
+        self.publisher = MemoryPublisher()
         self.worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=1)
         self.worker.start()
 
@@ -95,6 +97,7 @@ class StubStack:
         self.send("bill_run.trigger", {}, producer="ops")
 
     def drain(self) -> None:
+        """Run every queued message, then number and publish their events as the relay does."""
         for _ in range(100):
             busy = False
             for queue in sorted(self.broker.get_declared_queues()):
@@ -103,7 +106,11 @@ class StubStack:
                     self.broker.join(queue, fail_fast=True)
             self.worker.join()
             if not busy:
-                return
+                break
+        while relay_once(self.runtime.sessions, self.publisher, source=self.settings.event_source,
+                         batch_size=self.settings.relay_batch_size, now=self.clock.now(),
+                         invoice_prefix=self.settings.invoice_prefix):
+            pass
 
     def close(self) -> None:
         self.worker.stop()

@@ -45,11 +45,11 @@ def test_the_benchmark_runs_its_parts_and_writes_the_report(tmp_path: Path, redi
         assert (results[part]["messages"], results[part]["ok"]) == (200, True)
     assert (results["latency"]["sent"], results["latency"]["received"]) == (40, 40)
     assert [check for check in results["checks"] if not check["ok"]] == []
-    assert len(results["checks"]) == 56
+    assert len(results["checks"]) == 58  # 13 per bill-run size, 13 onboarding, 1 no-op, 14 bare, 4 latency
     assert [target["verdict"] in {"PASS", "MISS"} for target in results["targets"]] == [True] * 6
 
     text = out.read_text()
-    assert "python -m tests.bench.run --out" in text and "All 56 checks passed." in text
+    assert "python -m tests.bench.run --out" in text and "All 58 checks passed." in text
     for heading in ("## Targets", "## 1. Bill run", "## 2. Onboarding path", "## 3. Enqueue → event latency"):
         assert heading in text
     services = results["services"]
