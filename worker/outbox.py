@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import psycopg
 import redis
 import structlog
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, Table, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.numbering import UNNUMBERED, number_pending
@@ -64,7 +64,8 @@ class MemoryPublisher:
         self.events.extend(events)
 
 
-def cloud_event(row: OutboxEvent, source: str) -> dict[str, Any]:
+def cloud_event(row: Any, source: str) -> dict[str, Any]:
+    """The CloudEvents 1.0 document of an outbox row (an ``OutboxEvent`` or a row of its columns)."""
     return {
         "specversion": "1.0",
         "type": row.event_type,
@@ -98,17 +99,23 @@ def relay_once(sessions: sessionmaker[Session], publisher: Publisher, *, source:
     with transaction(sessions) as session:
         if not _publishing(session):
             return 0
-        query = select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.id).limit(batch_size)
+        outbox = OutboxEvent.__table__.c
+        query = (select(outbox.id, outbox.event_id, outbox.event_type, outbox.account_id, outbox.created_at,
+                        outbox.payload)
+                 .where(outbox.sent_at.is_(None)).order_by(outbox.id).limit(batch_size))
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
-        rows = list(session.scalars(query).all())
+        rows = list(session.execute(query).all())
         # An event committed since the numbering waits for the next round, and so does what follows it.
         unnumbered = next((n for n, row in enumerate(rows) if row.payload.startswith(UNNUMBERED)), len(rows))
         rows = rows[:unnumbered]
         if not rows:
             return 0
         publisher.publish([cloud_event(row, source) for row in rows])
-        session.execute(update(OutboxEvent).where(OutboxEvent.id.in_([row.id for row in rows])).values(sent_at=now))
+        sent = [row.id for row in rows]
+        table = OutboxEvent.__table__
+        assert isinstance(table, Table)
+        session.execute(update(table).where(outbox.id.in_(sent)).values(sent_at=now))
     EVENTS_PUBLISHED.inc(len(rows))
     return len(rows)
 
