@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from models.billing.errors import InvalidSchedule
 
@@ -22,8 +23,9 @@ class IntervalUnit(StrEnum):
     WEEK = "week"
 
 
+@lru_cache(maxsize=65536)
 def anchor_in_month(year: int, month: int, bill_day: int) -> date:
-    """Day B of the month, or its last day when the month is shorter."""
+    """Day B of the month, or its last day when the month is shorter (cached: a run asks for few)."""
     last_day = _stdlib_calendar.monthrange(year, month)[1]
     return date(year, month, min(bill_day, last_day))
 

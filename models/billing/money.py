@@ -74,9 +74,12 @@ def parse_amount(text: object, currency: str, *, field: str = "amount") -> int:
 
 
 def format_amount(minor: int, currency: str) -> str:
-    """Render minor units as a decimal string with the currency's own decimals."""
+    """Render minor units as a decimal string with the currency's own decimals (integer arithmetic)."""
     digits = minor_units(currency)
-    return str(Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits)))
+    if digits == 0:
+        return str(minor)
+    whole, fraction = divmod(abs(minor), 10**digits)
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{digits}d}"
 
 
 def round_half_up(value: Fraction) -> int:

@@ -414,3 +414,15 @@ def test_month_anchors_agree_with_dateutil(start: date, bill_day: int, count: in
         expected = first + relativedelta(months=n * count, day=bill_day)
     period = next(iter(cadence.periods(start, resume_at=resume)))
     assert period.start == (expected if resume > start else (start if start < first else first))
+
+
+@PROPERTY
+@given(minor=st.integers(-(2**63) + 1, 2**63 - 1), currency=st.sampled_from(["USD", "JPY", "KWD", "CLF", "BHD"]))
+def test_format_amount_is_the_exact_decimal(minor: int, currency: str) -> None:
+    # Integer formatting (fast) against Decimal's own rendering of the same scaled value (obviously right).
+    from decimal import Decimal
+
+    from models.billing.money import minor_units
+
+    digits = minor_units(currency)
+    assert format_amount(minor, currency) == str(Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits)))
