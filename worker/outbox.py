@@ -23,7 +23,8 @@ import structlog
 from sqlalchemy import Engine, Table, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs.numbering import UNNUMBERED, number_pending
+from jobs.numbering import number_pending
+from models.tables.invoice import Invoice
 from models.tables.outbox import OutboxEvent
 from worker.db import is_postgres, transaction
 from worker.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
@@ -64,8 +65,11 @@ class MemoryPublisher:
         self.events.extend(events)
 
 
-def cloud_event(row: Any, source: str) -> dict[str, Any]:
-    """The CloudEvents 1.0 document of an outbox row (an ``OutboxEvent`` or a row of its columns)."""
+def cloud_event(row: Any, source: str, number: str | None = None) -> dict[str, Any]:
+    """The CloudEvents 1.0 document of an outbox row; ``number`` is its invoice's, given at publication."""
+    data = json.loads(row.payload)
+    if number is not None:
+        data["number"] = number
     return {
         "specversion": "1.0",
         "type": row.event_type,
@@ -74,7 +78,7 @@ def cloud_event(row: Any, source: str) -> dict[str, Any]:
         "subject": row.account_id,
         "time": row.created_at.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
-        "data": json.loads(row.payload),
+        "data": data,
     }
 
 
@@ -101,17 +105,18 @@ def relay_once(sessions: sessionmaker[Session], publisher: Publisher, *, source:
             return 0
         outbox = OutboxEvent.__table__.c
         query = (select(outbox.id, outbox.event_id, outbox.event_type, outbox.account_id, outbox.created_at,
-                        outbox.payload)
+                        outbox.payload, outbox.invoice_id, Invoice.number)
+                 .outerjoin(Invoice, Invoice.id == outbox.invoice_id)
                  .where(outbox.sent_at.is_(None)).order_by(outbox.id).limit(batch_size))
         if is_postgres(session):
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(of=OutboxEvent.__table__, skip_locked=True)
         rows = list(session.execute(query).all())
         # An event committed since the numbering waits for the next round, and so does what follows it.
-        unnumbered = next((n for n, row in enumerate(rows) if row.payload.startswith(UNNUMBERED)), len(rows))
+        unnumbered = next((n for n, row in enumerate(rows) if row.invoice_id and row.number is None), len(rows))
         rows = rows[:unnumbered]
         if not rows:
             return 0
-        publisher.publish([cloud_event(row, source) for row in rows])
+        publisher.publish([cloud_event(row, source, row.number) for row in rows])
         sent = [row.id for row in rows]
         table = OutboxEvent.__table__
         assert isinstance(table, Table)

@@ -146,14 +146,11 @@ class Simulation:
         from models.billing.money import format_amount
         from models.tables.account import Account
         from models.tables.mapping import open_balance_lines
-        from models.tables.outbox import OutboxEvent
         from models.tables.rejection import Rejection
         from worker.clock import local_date
         from worker.db import transaction
 
         with transaction(self.runtime.sessions) as session:
-            outbox = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))
-            invoices = [json.loads(row.payload) for row in outbox]
             balances = {
                 account.id: {"credit": format_amount(
                     remaining_credit(open_balance_lines(session, account.id),
@@ -164,6 +161,7 @@ class Simulation:
                 {"type": row.message_type, "code": row.code, "reason": row.reason, "message_id": row.message_id}
                 for row in session.scalars(select(Rejection).order_by(Rejection.id))
             ]
+        invoices = [event["data"] for event in self.publisher.events]  # as announced, numbers included
         events = [{"id": event["id"], "type": event["type"], "invoice": event["data"]["number"]}
                   for event in self.publisher.events]
         return {"invoices": invoices, "balances": balances, "events": events, "rejected": rejected}

