@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Executable, text
 
 SECRET = "e2e-stack-secret-0123456789abcdef"
 PRODUCER_TYPES = ["account.onboard", "balance_line.create", "balance_line.reverse", "bill_run.trigger"]
@@ -46,12 +46,13 @@ def onboarding(account_id: str) -> dict[str, Any]:
             "subscriptions": [{"plan": "pro-monthly", "amount": "30.00"}]}
 
 
-def scalar(engine: Engine, sql: str) -> int:
+def scalar(engine: Engine, sql: str | Executable) -> int:
+    """One integer from a query (SQL text or a SQLAlchemy statement)."""
     with engine.connect() as connection:
-        return int(connection.execute(text(sql)).scalar_one())
+        return int(connection.execute(text(sql) if isinstance(sql, str) else sql).scalar_one())
 
 
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = 60.0, what: str = "the condition") -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():

@@ -5,7 +5,6 @@ and a poisoned account fails alone with `bill-run --wait` exiting non-zero."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,24 +23,14 @@ from models.tables.invoice_counter import InvoiceCounter
 from models.tables.invoice_line import InvoiceLine
 from models.tables.outbox import OutboxEvent
 from models.tables.subscription import Subscription
+from tests.e2e.stack import stack_environment
 from tests.integration.bill_run_harness import seed_due_accounts
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "e2e-bill-runs-secret-0123456789"
-
-
 @pytest.fixture
 def env(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str) -> dict[str, str]:
-    producers = {"ops": {"keys": [{"id": "ops-1", "secret": SECRET}], "types": ["bill_run.trigger"]}}
-    values = dict(os.environ)
-    values.update({
-        "BILLING_DATABASE_URL": pg_url, "BILLING_REDIS_URL": redis_url, "BILLING_NAMESPACE": redis_namespace,
-        "BILLING_PRODUCERS_JSON": json.dumps({"producers": producers}), "BILLING_PRODUCER": "ops",
-        "BILLING_PRODUCER_KEY_ID": "ops-1", "BILLING_PRODUCER_SECRET": SECRET, "BILLING_METRICS_PORT": "0",
-        "BILLING_LOG_FORMAT": "json", "BILLING_BILL_RUN_BATCH_SIZE": "20",
-    })
-    return values
+    return stack_environment(pg_url, redis_url, redis_namespace, log_format="json", bill_run_batch_size="20")
 
 
 def start_workers(env: dict[str, str], log: Path, count: int) -> list[subprocess.Popen[bytes]]:

@@ -4,13 +4,12 @@ and `billing relay` → the Redis Stream. Also: redelivery, a forged signature, 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +20,13 @@ from sqlalchemy import Engine, func, select, text
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
 from models.tables.rejection import Rejection
+from tests.e2e.stack import SECRET, billing, onboarding, scalar, stack_environment, wait_for
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "e2e-secret-0123456789abcdef"
-
-
 @pytest.fixture
-def stack_env(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str, tmp_path: Path) -> dict[str, str]:
-    producers = {"e2e": {"keys": [{"id": "e2e-1", "secret": SECRET}],
-                         "types": ["account.onboard", "balance_line.create", "bill_run.trigger"]}}
-    env = dict(os.environ)
-    env.update({
-        "BILLING_DATABASE_URL": pg_url, "BILLING_REDIS_URL": redis_url, "BILLING_NAMESPACE": redis_namespace,
-        "BILLING_PRODUCERS_JSON": json.dumps({"producers": producers}), "BILLING_PRODUCER": "e2e",
-        "BILLING_PRODUCER_KEY_ID": "e2e-1", "BILLING_PRODUCER_SECRET": SECRET, "BILLING_METRICS_PORT": "0",
-        "BILLING_LOG_FORMAT": "json", "BILLING_RELAY_INTERVAL_SECONDS": "0.05",
-    })
-    return env
-
-
-def billing(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=True)
+def stack_env(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str) -> dict[str, str]:
+    return stack_environment(pg_url, redis_url, redis_namespace, log_format="json")
 
 
 @pytest.fixture
@@ -64,28 +47,6 @@ def processes(stack_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
     log.close()
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
-def onboarding_body(account_id: str) -> dict[str, Any]:
-    today = datetime.now(UTC).date()
-    start = (today.replace(day=1) - timedelta(days=40)).replace(day=5)  # a retroactive start, two months back
-    return {"account": {"id": account_id, "name": "Acme", "currency": "USD", "timezone": "UTC"},
-            "start_date": start.isoformat(), "bill_day": 15,
-            "subscriptions": [{"plan": "pro-monthly", "amount": "30.00"}]}
-
-
-def count(engine: Engine, query: Any) -> int:
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
-
-
 def stream_events(redis_url: str, namespace: str) -> list[dict[str, Any]]:
     client = redis.Redis.from_url(redis_url)
     entries = client.xrange(f"{namespace}:events:invoice")
@@ -97,9 +58,9 @@ def test_onboarding_reaches_the_database_and_the_stream_once(
     tmp_path: Path,
 ) -> None:
     body = tmp_path / "acme.json"
-    body.write_text(json.dumps(onboarding_body("acme")))
+    body.write_text(json.dumps(onboarding("acme")))
     billing(stack_env, "enqueue", "account.onboard", str(body))
-    wait_for(lambda: count(clean_pg, select(func.count()).select_from(Invoice)) == 1)
+    wait_for(lambda: scalar(clean_pg, select(func.count()).select_from(Invoice)) == 1)
     wait_for(lambda: len(stream_events(redis_url, redis_namespace)) == 1)
     event = stream_events(redis_url, redis_namespace)[0]
     assert event["type"] == "invoice.created" and event["subject"] == "acme" and event["specversion"] == "1.0"
@@ -112,9 +73,9 @@ def test_onboarding_reaches_the_database_and_the_stream_once(
     assert stub_days == 10  # the 5th to the 14th, then full periods from the 15th
 
     billing(stack_env, "enqueue", "account.onboard", str(body))  # the same message body again
-    wait_for(lambda: count(clean_pg, text("SELECT count(*) FROM message_deliveries")) == 2)
+    wait_for(lambda: scalar(clean_pg, text("SELECT count(*) FROM message_deliveries")) == 2)
     time.sleep(1.0)
-    assert count(clean_pg, select(func.count()).select_from(Invoice)) == 1
+    assert scalar(clean_pg, select(func.count()).select_from(Invoice)) == 1
     assert len(stream_events(redis_url, redis_namespace)) == 1
 
 
@@ -129,15 +90,15 @@ def test_garbage_and_forgeries_are_rejected_without_stalling_the_queue(
         client.hset(f"{queue}.msgs", message_id, garbage)
         client.rpush(queue, message_id)
     forged = tmp_path / "forged.json"
-    forged.write_text(json.dumps(onboarding_body("forged")))
+    forged.write_text(json.dumps(onboarding("forged")))
     env = dict(stack_env, BILLING_PRODUCER_SECRET="not-the-right-secret-at-all")
     billing(env, "enqueue", "account.onboard", str(forged))
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(onboarding_body("good")))
+    good.write_text(json.dumps(onboarding("good")))
     billing(stack_env, "enqueue", "account.onboard", str(good))
 
-    wait_for(lambda: count(clean_pg, select(func.count()).select_from(Invoice)) == 1)
-    wait_for(lambda: count(clean_pg, select(func.count()).select_from(Rejection)) == 4)
+    wait_for(lambda: scalar(clean_pg, select(func.count()).select_from(Invoice)) == 1)
+    wait_for(lambda: scalar(clean_pg, select(func.count()).select_from(Rejection)) == 4)
     with clean_pg.connect() as connection:
         codes = sorted(connection.execute(select(Rejection.code)).scalars())
         payloads = " ".join(connection.execute(select(Rejection.payload)).scalars())
@@ -150,7 +111,7 @@ def test_a_bill_run_refuses_a_date_in_the_future(
 ) -> None:
     future = (date.today() + timedelta(days=10)).isoformat()
     billing(stack_env, "bill-run", "--date", future)
-    wait_for(lambda: count(clean_pg, select(func.count()).select_from(Rejection)) == 1)
+    wait_for(lambda: scalar(clean_pg, select(func.count()).select_from(Rejection)) == 1)
     with clean_pg.connect() as connection:
         reason = connection.execute(select(Rejection.reason)).scalar_one()
     assert "date" in reason and "never bills ahead" in reason
