@@ -28,7 +28,7 @@ from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
-from models.tables.mapping import SubscriptionRow, load_subscriptions, open_balance_lines, subscription_terms
+from models.tables.mapping import SubscriptionRow, subscription_terms
 from models.tables.outbox import OutboxEvent, new_event_id
 from models.tables.subscription import Subscription
 from worker.metrics import INVOICE_AMOUNT, INVOICES
@@ -103,22 +103,6 @@ def compose_bill(
         line_ids={line.line_id: line.sequence for line in balance},
         composition=composition,
     )
-
-
-def bill_account(
-    session: Session,
-    account: Account,
-    as_of: date,
-    *,
-    settings: Settings,
-    now: datetime,
-    onboarding: bool = False,
-    bill_run_id: int | None = None,
-) -> list[IssuedInvoice]:
-    """Issue every invoice the account is due on its local date ``as_of``; return them."""
-    bill = compose_bill(account, load_subscriptions(session, account.id), open_balance_lines(session, account.id),
-                        as_of, settings=settings, onboarding=onboarding)
-    return write_bills(session, [bill], settings=settings, now=now, bill_run_id=bill_run_id).get(account.id, [])
 
 
 def write_bills(

@@ -1,14 +1,14 @@
 """The one place rows meet domain values: table rows in, billing-core dataclasses out.
 
-Every loader comes in two shapes: for one account (onboarding, balance actors) and for a batch of
-accounts (bill runs: one query per table for the whole batch). The one-account loaders are the
-batch loaders called with one id, so both paths turn rows into domain values the same way.
+The loaders read a batch of accounts (bill runs: one query per table for the whole batch); the
+one-account ``open_balance_lines`` (onboarding, simulate) is the batch loader called with one id,
+so both paths turn rows into domain values the same way.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from fractions import Fraction
 from typing import Any
 
@@ -79,10 +79,6 @@ def load_subscriptions_of(session: Session, account_ids: Collection[str]) -> dic
     for row in session.execute(query).all():
         found[row.account_id].append(row)
     return found
-
-
-def load_subscriptions(session: Session, account_id: str) -> Sequence[SubscriptionRow]:
-    return load_subscriptions_of(session, [account_id]).get(account_id, [])
 
 
 def _decisions(session: Session, account_ids: Collection[str]) -> dict[int, str]:
