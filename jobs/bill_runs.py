@@ -47,7 +47,7 @@ from worker import clock
 from worker.clock import local_date
 from worker.db import is_postgres, transaction
 from worker.metrics import BILL_RUN_SECONDS
-from worker.settings import Settings, get_settings
+from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -202,10 +202,10 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
     _record(session, failures)  # before the write: after it, the counter is locked until commit
     recorded = len(failures)
     if one_by_one:
-        issued = _write_one_by_one(session, run_id, bills, failures, settings, now)
+        issued = _write_one_by_one(session, run_id, bills, failures, now)
         _record(session, failures[recorded:])
     else:
-        issued = _write_bulk(session, run_id, bills, settings, now)
+        issued = _write_bulk(session, run_id, bills, now)
     outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
                            failed=len(failures))
     _count(session, run_id, outcome)
@@ -219,10 +219,10 @@ def _local_today(now: datetime, timezone: str) -> date:
         raise BillingError("timezone", f"{timezone!r} is not an IANA time zone this machine knows") from None
 
 
-def _write_bulk(session: Session, run_id: int, bills: Sequence[AccountBill], settings: Settings,
+def _write_bulk(session: Session, run_id: int, bills: Sequence[AccountBill],
                 now: datetime) -> dict[str, list[IssuedInvoice]]:
     try:
-        return write_bills(session, bills, settings=settings, now=now, bill_run_id=run_id)
+        return write_bills(session, bills, now=now, bill_run_id=run_id)
     except Exception as exc:
         if _transient(exc):
             raise
@@ -230,13 +230,13 @@ def _write_bulk(session: Session, run_id: int, bills: Sequence[AccountBill], set
 
 
 def _write_one_by_one(session: Session, run_id: int, bills: Sequence[AccountBill], failures: list[dict[str, Any]],
-                      settings: Settings, now: datetime) -> dict[str, list[IssuedInvoice]]:
+                      now: datetime) -> dict[str, list[IssuedInvoice]]:
     """Each account in its own savepoint, recording the ones that still fail."""
     issued: dict[str, list[IssuedInvoice]] = {}
     for bill in bills:
         try:
             with session.begin_nested():
-                issued.update(write_bills(session, [bill], settings=settings, now=now, bill_run_id=run_id))
+                issued.update(write_bills(session, [bill], now=now, bill_run_id=run_id))
         except Exception as exc:
             if _transient(exc):
                 raise

@@ -3,9 +3,9 @@
 Onboarding bills one account and a bill-run batch bills hundreds; both go through ``write_bills``
 (onboarding is its one-account case), so a catch-up invoice and a recurring one are the same
 rows, the same numbers and the same events. The writer issues a fixed number of bulk Core
-statements per batch, whatever its size: the subscriptions' new state, lifted holds, lapses, one
-number allocation per series, the invoices (RETURNING their ids in parameter order), their lines,
-the balance entries those lines made, and one outbox row per invoice.
+statements per batch, whatever its size: the subscriptions' new state, lifted holds, lapses, the
+invoices, unnumbered (RETURNING their ids in parameter order), their lines, the balance entries
+those lines made, and one outbox row per invoice.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def compose_bill(
 
 
 def write_bills(
-    session: Session, bills: Sequence[AccountBill], *, settings: Settings, now: datetime, bill_run_id: int | None
+    session: Session, bills: Sequence[AccountBill], *, now: datetime, bill_run_id: int | None
 ) -> dict[str, list[IssuedInvoice]]:
     """Store the bills in bulk; return each account's issued invoices.
 

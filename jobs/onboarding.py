@@ -56,7 +56,7 @@ def handle_onboard_account(session: Session, received: Received, body: OnboardAc
         ledger.grant_embedded(session, account, received, body.balance_lines, raw_lines, today)  # producer limits
         balance = open_balance_lines(session, info.id)
     bill = compose_bill(account, subscriptions, balance, today, settings=settings, onboarding=True)
-    write_bills(session, [bill], settings=settings, now=received.now, bill_run_id=None)
+    write_bills(session, [bill], now=received.now, bill_run_id=None)
     if session.scalar(select(ParkedMessage.id).where(ParkedMessage.account_id == info.id).limit(1)) is not None:
         on_commit(session, lambda: _resume(info.id))
     return "processed"
