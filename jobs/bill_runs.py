@@ -7,8 +7,8 @@ accounts (an account another run holds is skipped; the next run picks it up), lo
 one query per table, composes each with the pure core (an account that fails there is isolated
 and recorded), and writes the rest in bulk. Should the bulk write fail, the batch is rolled back
 and billed again with one savepoint per account, so every other account still commits. Unique
-keys on (subscription, period start) and on invoice numbers make overlapping runs harmless, and a
-late or missed trigger loses nothing: the next one bills every period that fell due meanwhile.
+keys on (subscription, period start) make overlapping runs harmless, and a late or missed trigger
+loses nothing: the next one bills every period that fell due meanwhile.
 
 Message names: the issue's ``bill_run.trigger`` is the producer-facing type, consumed by the actor
 ``invoicing.trigger_bill_run``; its internal batches (``bill_run.accounts`` in the issue) are
@@ -199,13 +199,11 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
                                       min(run_date, today) if run_date else today, settings=settings))
         except Exception as exc:
             failures.append(_failure(run_id, account.id, exc, now))
-    _record(session, failures)  # before the write: after it, the counter is locked until commit
-    recorded = len(failures)
     if one_by_one:
         issued = _write_one_by_one(session, run_id, bills, failures, now)
-        _record(session, failures[recorded:])
     else:
         issued = _write_bulk(session, run_id, bills, now)
+    _record(session, failures)
     outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
                            failed=len(failures))
     _count(session, run_id, outcome)
