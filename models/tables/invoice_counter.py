@@ -9,10 +9,11 @@ from models.tables.base import Base
 
 
 class InvoiceCounter(Base):
-    """``last_number`` is incremented inside the invoice's own transaction.
+    """``last_number`` is incremented by the relay when it numbers committed invoices.
 
-    The row lock serialises concurrent invoices of one series, and a rolled-back invoice rolls
-    its increment back too, so numbers have no holes (a sequence would leave them).
+    Only the one publishing relay increments it (``jobs.numbering.number_pending``), in the same
+    transaction that writes the numbers onto the invoices, so a failed numbering rolls its
+    increment back too and numbers have no holes (a sequence would leave them).
     """
 
     __tablename__ = "invoice_counters"
