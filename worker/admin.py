@@ -49,15 +49,21 @@ def _run_progress(run: Any) -> str:
             f"{run.skipped} skipped, {run.failed} failed")
 
 
+def _first_failures(session: Any, run_id: int) -> list[Any]:
+    """The run's first ``FAILURES_SHOWN`` failed accounts: (account_id, code, reason)."""
+    from models.tables.bill_run import BillRunFailure
+
+    return list(session.execute(select(BillRunFailure.account_id, BillRunFailure.code, BillRunFailure.reason)
+                                .where(BillRunFailure.bill_run_id == run_id).order_by(BillRunFailure.id)
+                                .limit(FAILURES_SHOWN)).all())
+
+
 def _print_failures(run_id: int) -> None:
     from jobs import runtime
-    from models.tables.bill_run import BillRunFailure
     from worker.db import transaction
 
     with transaction(runtime.get().sessions) as session:
-        rows = session.execute(select(BillRunFailure.account_id, BillRunFailure.code, BillRunFailure.reason)
-                               .where(BillRunFailure.bill_run_id == run_id).order_by(BillRunFailure.id)
-                               .limit(FAILURES_SHOWN)).all()
+        rows = _first_failures(session, run_id)
     for account_id, code, reason in rows:
         print(f"  failed: {account_id} [{code}] {reason}", file=sys.stderr)
 
@@ -96,11 +102,7 @@ def bill_run(run_date: str | None, *, wait: bool, timeout: float) -> int:
 
 def _run_document(session: Any, run: Any) -> dict[str, Any]:
     """A run for ``billing status``: when, how many, and why accounts failed (the first few)."""
-    from models.tables.bill_run import BillRunFailure
-
-    failures = session.execute(select(BillRunFailure.account_id, BillRunFailure.code, BillRunFailure.reason)
-                               .where(BillRunFailure.bill_run_id == run.id).order_by(BillRunFailure.id)
-                               .limit(FAILURES_SHOWN)).all()
+    failures = _first_failures(session, run.id)
     seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
     return {"id": run.id, "date": run.run_date.isoformat() if run.run_date else None, "status": run.status,
             "started_at": run.started_at.isoformat() if run.started_at else None,
