@@ -32,6 +32,13 @@ Row = Mapping[str, Any]
 BINARY_ARRAYS = "billing_binary_arrays"
 
 
+def table_of(model: type[Any]) -> Table:
+    """The Core table behind a mapped class, the form every function here takes."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def _binary_arrays(session: Session) -> None:
     """Send list parameters as binary arrays on this connection (same values, no escaping)."""
     pooled = session.connection().connection

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from jobs import bulk
+from jobs.bulk import table_of
 from jobs.invoice_json import JSONDict, draft_document
 from models.billing.balance import Movement, MovementKind, OpenBalanceLine
 from models.billing.composition import Composition, InvoiceDraft, compose
@@ -120,10 +121,10 @@ def write_bills(
     batch = _Batch.of(bills, now, bill_run_id)
     if not batch.drafts:
         return {}
-    invoice_ids = bulk.insert_columns(session, _table(Invoice), batch.invoice_columns, return_ids=True)
-    line_ids = bulk.insert_columns(session, _table(InvoiceLine), batch.lines(invoice_ids), return_ids=batch.applies)
-    bulk.insert_rows(session, _table(BalanceEntry), batch.entries(invoice_ids, line_ids))
-    bulk.insert_columns(session, _table(OutboxEvent), batch.events(invoice_ids))
+    invoice_ids = bulk.insert_columns(session, table_of(Invoice), batch.invoice_columns, return_ids=True)
+    line_ids = bulk.insert_columns(session, table_of(InvoiceLine), batch.lines(invoice_ids), return_ids=batch.applies)
+    bulk.insert_rows(session, table_of(BalanceEntry), batch.entries(invoice_ids, line_ids))
+    bulk.insert_columns(session, table_of(OutboxEvent), batch.events(invoice_ids))
     _count_metrics(batch.drafts, "bill_run" if bill_run_id else "onboarding")
     return batch.issued(invoice_ids)
 
@@ -215,12 +216,6 @@ def _invoice_columns(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], now: da
     }
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _advance_subscriptions(session: Session, bills: Iterable[AccountBill]) -> None:
     """One executemany UPDATE by primary key for every subscription whose watermark moved."""
     rows = []
@@ -230,13 +225,13 @@ def _advance_subscriptions(session: Session, bills: Iterable[AccountBill]) -> No
             billed, due = bill.composition.billed_until.get(key), bill.composition.next_bill_dates.get(key)
             if (billed, due) != (state.billed_until, state.next_bill_date):
                 rows.append({"subscription": state.id, "billed_until": billed, "next_bill_date": due})
-    bulk.update_rows(session, _table(Subscription), rows, key="subscription")
+    bulk.update_rows(session, table_of(Subscription), rows, key="subscription")
 
 
 def _update_holds(session: Session, bills: Iterable[AccountBill]) -> None:
     rows = [{"account": bill.account_id, "hold_until": bill.composition.hold_until}
             for bill in bills if bill.composition.hold_until != bill.hold_until]
-    bulk.update_rows(session, _table(Account), rows, key="account")
+    bulk.update_rows(session, table_of(Account), rows, key="account")
 
 
 def _insert_lapses(session: Session, bills: Iterable[AccountBill], now: datetime) -> None:
@@ -246,7 +241,7 @@ def _insert_lapses(session: Session, bills: Iterable[AccountBill], now: datetime
          "message_id": None, "created_at": now}
         for bill in bills for m in bill.composition.lapses
     ]
-    bulk.insert_rows(session, _table(BalanceEntry), rows)
+    bulk.insert_rows(session, table_of(BalanceEntry), rows)
 
 
 def _applied(draft: InvoiceDraft) -> list[Movement]:

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jobs import bulk
+from jobs.bulk import table_of
 from models.tables.invoice import Invoice
 from models.tables.invoice_counter import InvoiceCounter
 from models.tables.outbox import OutboxEvent
@@ -36,8 +37,7 @@ def allocate(session: Session, series: str, count: int) -> list[str]:
     """Reserve ``count`` consecutive numbers of ``series`` and return them formatted."""
     if count <= 0:
         return []
-    table = InvoiceCounter.__table__
-    assert isinstance(table, Table)
+    table = table_of(InvoiceCounter)
     dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         dialect_insert(table)
@@ -69,13 +69,7 @@ def number_pending(session: Session, prefix: str, limit: int) -> int:
         return 0
     series = [series_of(prefix, issue_date) for _, issue_date in rows]
     pools = {name: iter(allocate(session, name, count)) for name, count in sorted(Counter(series).items())}
-    bulk.update_rows(session, _table(Invoice), [
+    bulk.update_rows(session, table_of(Invoice), [
         {"invoice": invoice_id, "number": next(pools[name])} for (invoice_id, _), name in zip(rows, series, strict=True)
     ], key="invoice")
     return len(rows)
-
-
-def _table(model: type[Invoice]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
