@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Executable, text
@@ -59,3 +61,23 @@ def wait_for(condition: Callable[[], bool], seconds: float = 60.0, what: str = "
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+@contextmanager
+def running(env: dict[str, str], log: Path, *commands: list[str], cwd: Path | None = None) -> Iterator[
+        list[subprocess.Popen[bytes]]]:
+    """`billing` processes (one per argument list) writing to ``log``, stopped (SIGTERM, then kill) on exit."""
+    with log.open("ab") as out:
+        started = [subprocess.Popen([sys.executable, "-m", "worker.cli", *args], env=env, stdout=out, stderr=out,
+                                    cwd=cwd) for args in commands]
+        try:
+            yield started
+        finally:
+            for process in started:
+                process.terminate()
+            for process in started:
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)

@@ -23,7 +23,7 @@ from models.tables.invoice_counter import InvoiceCounter
 from models.tables.invoice_line import InvoiceLine
 from models.tables.outbox import OutboxEvent
 from models.tables.subscription import Subscription
-from tests.e2e.stack import stack_environment
+from tests.e2e.stack import running, stack_environment
 from tests.integration.bill_run_harness import seed_due_accounts
 
 pytestmark = pytest.mark.e2e
@@ -33,35 +33,15 @@ def env(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str) -> 
     return stack_environment(pg_url, redis_url, redis_namespace, log_format="json", bill_run_batch_size="20")
 
 
-def start_workers(env: dict[str, str], log: Path, count: int) -> list[subprocess.Popen[bytes]]:
-    """``count`` separate `billing worker` commands, as on separate hosts."""
-    handle = log.open("ab")
-    return [
-        subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--processes", "1", "--threads", "3"],
-                         env=env, stdout=handle, stderr=handle)
-        for _ in range(count)
-    ]
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+WORKER = ["worker", "--processes", "1", "--threads", "3"]
+"""One `billing worker` command; several of them stand for several hosts."""
 
 
 @pytest.fixture
 def workers(env: dict[str, str], tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Two workers and two relays (one numbers and publishes at a time, the other stands by)."""
-    handle = (tmp_path / "relays.log").open("ab")
-    relays = [subprocess.Popen([sys.executable, "-m", "worker.cli", "relay"], env=env, stdout=handle, stderr=handle)
-              for _ in range(2)]
-    started = start_workers(env, tmp_path / "workers.log", 2)
-    yield started
-    stop(started + relays)
+    with running(env, tmp_path / "stack.log", ["relay"], ["relay"], WORKER, WORKER) as started:
+        yield started
 
 
 def stream_events(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -157,11 +137,8 @@ def test_a_poisoned_account_fails_alone_and_bill_run_wait_exits_non_zero(
     with clean_pg.begin() as connection:  # a bill month needs an interval that divides a year: 5 does not
         connection.execute(text("UPDATE subscriptions SET interval_count = 5, bill_month = 3 "
                                 "WHERE account_id = 'acct-poison'"))
-    started = start_workers(env, tmp_path / "worker.log", 1)
-    try:
+    with running(env, tmp_path / "worker.log", WORKER):
         code, out, err = finish(bill_run(env, "--wait"))
-    finally:
-        stop(started)
     assert code == 1, (out, err)
     assert "61/61 accounts, 60 invoiced, 0 skipped, 1 failed" in out
     assert "acct-poison [invalid] bill_month: needs an interval that divides a year" in err

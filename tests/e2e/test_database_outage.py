@@ -9,8 +9,6 @@ applies it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 import redis
 from sqlalchemy import Engine, make_url
 
-from tests.e2e.stack import billing, onboarding, scalar, stack_environment, wait_for
+from tests.e2e.stack import billing, onboarding, running, scalar, stack_environment, wait_for
 from tests.e2e.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
@@ -36,17 +34,7 @@ def through(proxy: TcpProxy, pg_url: str) -> str:
     return make_url(pg_url).set(port=proxy.port).render_as_string(hide_password=False)
 
 
-def start(env: dict[str, str], log: Path) -> list[subprocess.Popen[bytes]]:
-    out = log.open("a")
-    return [subprocess.Popen([sys.executable, "-m", "worker.cli", *args], env=env, stdout=out, stderr=out)
-            for args in (["worker", "--processes", "1", "--threads", "4"], ["relay"])]
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(30)
+WORKER_AND_RELAY = (["worker", "--processes", "1", "--threads", "4"], ["relay"])
 
 
 def test_a_short_outage_is_retried_and_loses_nothing(
@@ -57,16 +45,13 @@ def test_a_short_outage_is_retried_and_loses_nothing(
     bodies = tmp_path / "onboard.jsonl"
     bodies.write_text("".join(json.dumps(onboarding(f"acct-{n:03d}")) + "\n" for n in range(120)))
     billing(env, "enqueue", "account.onboard", str(bodies))
-    processes = start(env, tmp_path / "stack.log")
-    try:
+    with running(env, tmp_path / "stack.log", *WORKER_AND_RELAY):
         wait_for(lambda: scalar(clean_pg, "SELECT count(*) FROM invoices") >= 20, 60, "the first invoices")
         proxy.cut()
         time.sleep(3)
         proxy.restore()
         wait_for(lambda: scalar(clean_pg, "SELECT count(*) FROM invoices") == 120, 120, "every invoice")
         wait_for(lambda: scalar(clean_pg, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0, 60, "the relay")
-    finally:
-        stop(processes)
     assert scalar(clean_pg, "SELECT count(DISTINCT account_id) FROM invoices") == 120
     assert scalar(clean_pg, "SELECT count(*) FROM invoice_lines") == 360
     assert scalar(clean_pg, "SELECT count(*) FROM rejections") == 0
@@ -82,8 +67,7 @@ def test_a_long_outage_dead_letters_into_the_database_and_ops_replay_it(
     direct = stack_environment(pg_url, redis_url, redis_namespace)
     client = redis.Redis.from_url(redis_url)
     dead = f"{redis_namespace}:dramatiq:onboarding.XQ.msgs"
-    processes = start(env, tmp_path / "stack.log")
-    try:
+    with running(env, tmp_path / "stack.log", *WORKER_AND_RELAY):
         proxy.cut()
         body = tmp_path / "late.json"
         body.write_text(json.dumps(onboarding("patient")))
@@ -101,8 +85,6 @@ def test_a_long_outage_dead_letters_into_the_database_and_ops_replay_it(
         billing(direct, "dlq", "replay", str(rejection_id))
         wait_for(lambda: scalar(clean_pg, "SELECT count(*) FROM invoices") == 1, 60, "the replayed onboarding")
         assert billing(direct, "dlq", "replay", str(rejection_id), check=False).returncode == 2  # once only
-    finally:
-        stop(processes)
     assert scalar(clean_pg, "SELECT count(*) FROM invoice_lines") == 3
     assert scalar(clean_pg, "SELECT count(*) FROM rejections") == 1
     assert scalar(clean_pg, "SELECT count(*) FROM rejections WHERE envelope IS NULL") == 1  # dropped once replayed

@@ -8,8 +8,6 @@ deliveries would have left it); the next delivery is quarantined and the message
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from jobs.client import Signer, build_message
-from tests.e2e.stack import SECRET, onboarding, scalar, stack_environment, wait_for
+from tests.e2e.stack import SECRET, onboarding, running, scalar, stack_environment, wait_for
 from worker.broker import build_broker
 from worker.settings import Settings
 
@@ -40,16 +38,9 @@ def test_the_sixth_delivery_of_a_message_is_quarantined(
     broker.enqueue(poison.copy(message_id="b-1"))  # the same broker message, delivered a sixth time
     broker.enqueue(good)
 
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--processes", "1", "--threads", "1"],
-                              env=env, stdout=log, stderr=log)
-    try:
+    with running(env, tmp_path / "worker.log", ["worker", "--processes", "1", "--threads", "1"]):
         wait_for(lambda: scalar(clean_pg, "SELECT count(*) FROM invoices") == 1, 60, "the healthy onboarding")
         wait_for(lambda: scalar(clean_pg, "SELECT count(*) FROM rejections") == 1, 30, "the quarantine record")
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        log.close()
     with clean_pg.connect() as connection:
         code, reason, kept = connection.execute(text("SELECT code, reason, envelope FROM rejections")).one()
         account = connection.execute(text("SELECT account_id FROM invoices")).scalar_one()

@@ -5,15 +5,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from tests.e2e.stack import billing, scalar, stack_environment, wait_for
+from tests.e2e.stack import billing, running, scalar, stack_environment, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -24,19 +22,10 @@ def test_scenario_a_gives_one_invoice_of_70_and_one_event(
     clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str, tmp_path: Path
 ) -> None:
     env = stack_environment(pg_url, redis_url, redis_namespace, clock_start="2018-11-30T10:00:00Z")
-    log = (tmp_path / "stack.log").open("w")
-    started = [subprocess.Popen([sys.executable, "-m", "worker.cli", *args], env=env, stdout=log, stderr=log)
-               for args in (["worker", "--processes", "1", "--threads", "2"], ["relay"])]
     stream = f"{redis_namespace}:events:invoice"
-    try:
+    with running(env, tmp_path / "stack.log", ["worker", "--processes", "1", "--threads", "2"], ["relay"]):
         billing(env, "enqueue", "account.onboard", str(SEED))
         wait_for(lambda: redis.Redis.from_url(redis_url).xlen(stream) == 1, 60, "the invoice.created event")
-    finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            process.wait(30)
-        log.close()
     with clean_pg.connect() as connection:
         number, issued, total = connection.execute(text("SELECT number, issue_date, total_minor FROM invoices")).one()
         lines = connection.execute(text(

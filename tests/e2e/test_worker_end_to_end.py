@@ -4,8 +4,6 @@ and `billing relay` → the Redis Stream. Also: redelivery, a forged signature, 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
 from models.tables.rejection import Rejection
-from tests.e2e.stack import SECRET, billing, onboarding, scalar, stack_environment, wait_for
+from tests.e2e.stack import SECRET, billing, onboarding, running, scalar, stack_environment, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -31,20 +29,8 @@ def stack_env(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: st
 
 @pytest.fixture
 def processes(stack_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
-    log = (tmp_path / "stack.log").open("w")
-    started = [
-        subprocess.Popen([sys.executable, "-m", "worker.cli", *args], env=stack_env, stdout=log, stderr=log)
-        for args in (["worker", "--processes", "1", "--threads", "2"], ["relay"])
-    ]
-    yield
-    for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    log.close()
+    with running(stack_env, tmp_path / "stack.log", ["worker", "--processes", "1", "--threads", "2"], ["relay"]):
+        yield
 
 
 def stream_events(redis_url: str, namespace: str) -> list[dict[str, Any]]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from jobs.client import Signer, send
+from tests.e2e.stack import running
 from tests.integration.producers import CRM_SECRET, line, onboarding, producers
 from worker.broker import build_broker
 from worker.settings import Settings
@@ -73,18 +72,8 @@ def worker(clean_pg: Engine, pg_url: str, redis_url: str, redis_namespace: str,
                 "BILLING_PRODUCERS_JSON": json.dumps({"producers": producers()}), "BILLING_METRICS_PORT": str(port),
                 "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})  # empty, and removed with tmp_path
     (tmp_path / "metrics").mkdir()
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--processes", "2", "--threads", "2"],
-                               env=env, stdout=log, stderr=log, cwd=tmp_path)
-    try:
+    with running(env, tmp_path / "worker.log", ["worker", "--processes", "2", "--threads", "2"], cwd=tmp_path):
         yield port, {"namespace": redis_namespace, "redis_url": redis_url}
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_the_counters_of_every_worker_process_are_summed_on_the_metrics_port(
