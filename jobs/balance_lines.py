@@ -3,48 +3,47 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-import dramatiq
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-from jobs import committed, idempotency, ledger, parking, permissions, runtime
+from jobs import idempotency, ledger, parking, permissions
+from jobs.after_commit import on_commit
 from jobs.canonical import body_hash
+from jobs.clock import local_date
+from jobs.context import JobContext
 from jobs.errors import Conflict, CurrencyMismatchRejected
-from jobs.receiving import Received, receive
+from jobs.metrics import BALANCE_LINES
+from jobs.outcomes import Outcome
+from jobs.pipeline import Received
 from jobs.schemas import CreateBalanceLine, ReverseBalanceLine
 from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
-from worker.clock import local_date
-from worker.db import lock_account
-from worker.metrics import BALANCE_LINES
-from worker.settings import get_settings
+from models.tables.locks import lock_account
 
 CREATE = "balance_line.create"
 REVERSE = "balance_line.reverse"
 
 
-def handle_create_balance_line(session: Session, received: Received, body: CreateBalanceLine) -> str:
-    rt = runtime.get()
+def handle_create_balance_line(ctx: JobContext, session: Session, received: Received,
+                               body: CreateBalanceLine) -> Outcome:
     lock_account(session, body.account)
     key = f"balance_line:{body.line_id}"
     digest = body_hash(received.envelope.body)
     if idempotency.seen(session, key, digest, f"balance line {body.line_id}"):
-        return "duplicate"
+        return Outcome.DUPLICATE
     account = session.get(Account, body.account)
     if account is None:
-        grace = timedelta(seconds=rt.settings.unknown_account_grace_seconds)
+        grace = timedelta(seconds=ctx.settings.unknown_account_grace_seconds)
         return parking.park(session, received, body.account, grace)
     if body.currency != account.currency:
         raise CurrencyMismatchRejected(
             f"currency {body.currency} does not match the account's {account.currency}"
         )
-    line = ledger.grant(session, account, received, spec=body, spec_body=received.envelope.body,
+    line = ledger.grant(ctx, session, account, received, spec=body, spec_body=received.envelope.body,
                         today=local_date(received.now, account.timezone))
-    outcome = "pending_approval" if line.requires_approval else "processed"
+    outcome = Outcome.PENDING_APPROVAL if line.requires_approval else Outcome.PROCESSED
     idempotency.remember(session, key, message_type=CREATE, message_id=received.envelope.id,
                          body_hash=digest, outcome=outcome, now=received.now)
     return outcome
@@ -58,7 +57,8 @@ def remaining_of(session: Session, line: BalanceLine) -> int:
     return max(0, abs(line.amount_minor or 0) - int(used or 0))
 
 
-def handle_reverse_balance_line(session: Session, received: Received, body: ReverseBalanceLine) -> str:
+def handle_reverse_balance_line(ctx: JobContext, session: Session, received: Received,
+                                body: ReverseBalanceLine) -> Outcome:
     """Cancel what is left of a line with an opposite entry that says who asked and why.
 
     A percent discount has no amount: its zero entry marks it used, so it applies to no invoice.
@@ -67,11 +67,11 @@ def handle_reverse_balance_line(session: Session, received: Received, body: Reve
     key = f"{REVERSE}:{body.reversal_id}"
     digest = body_hash(received.envelope.body)
     if idempotency.seen(session, key, digest, f"reversal {body.reversal_id}"):
-        return "duplicate"
+        return Outcome.DUPLICATE
     line = session.scalar(select(BalanceLine).where(BalanceLine.line_id == body.line_id))
     if line is None or line.account_id != body.account:
         raise Conflict(f"balance line {body.line_id} does not exist on account {body.account}")
-    producer = ledger.producer_of(received)
+    producer = ledger.producer_of(ctx, received)
     permissions.check_kind(producer, line.kind, verb="reverse")
     session.execute(insert(BalanceEntry), [{
         "balance_line_id": line.id, "kind": "reversed", "amount_minor": remaining_of(session, line),
@@ -79,20 +79,8 @@ def handle_reverse_balance_line(session: Session, received: Received, body: Reve
         "producer": producer.name, "author": body.author, "reason": body.reason, "created_at": received.now,
     }])
     idempotency.remember(session, key, message_type=REVERSE, message_id=received.envelope.id,
-                         body_hash=digest, outcome="processed", now=received.now)
+                         body_hash=digest, outcome=Outcome.PROCESSED, now=received.now)
     kind = line.kind
-    committed.on_commit(session, lambda: BALANCE_LINES.labels(producer=producer.name, kind=kind,
+    on_commit(session, lambda: BALANCE_LINES.labels(producer=producer.name, kind=kind,
                                                               outcome="reversed").inc())
-    return "processed"
-
-
-@dramatiq.actor(actor_name="balances.create_balance_line", queue_name="balances",
-                max_retries=get_settings().max_retries)
-def create_balance_line(envelope: Any) -> None:
-    receive(CREATE, envelope, handle_create_balance_line)
-
-
-@dramatiq.actor(actor_name="balances.reverse_balance_line", queue_name="balances",
-                max_retries=get_settings().max_retries)
-def reverse_balance_line(envelope: Any) -> None:
-    receive(REVERSE, envelope, handle_reverse_balance_line)
+    return Outcome.PROCESSED

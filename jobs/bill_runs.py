@@ -24,41 +24,35 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-import dramatiq
 import structlog
-from dramatiq.middleware import CurrentMessage
-from sqlalchemy import case, insert, literal, select, text, update
+from sqlalchemy import case, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-from jobs import runtime
+from jobs.clock import local_date
+from jobs.context import BrokerDelivery, JobContext
 from jobs.due import due_pages, due_time_zones, widest_today, zone_todays
 from jobs.errors import InvalidMessage
 from jobs.invoicing import AccountBill, IssuedInvoice, compose_bill, write_bills
-from jobs.receiving import Received, receive
+from jobs.metrics import BILL_RUN_SECONDS
+from jobs.outcomes import Outcome
+from jobs.pipeline import Received, receive
+from jobs.routes import BILL_RUN_BATCH
 from jobs.schemas import TriggerBillRun
+from jobs.sending import Outgoing
 from models.billing.errors import BillingError
 from models.tables.account import Account
 from models.tables.bill_run import BillRun, BillRunFailure
+from models.tables.locks import LockSpace, try_lock_many
 from models.tables.mapping import among, load_subscriptions_of, open_balance_lines_of
 from models.tables.processed_message import ProcessedMessage
-from worker import clock
-from worker.clock import local_date
-from worker.db import is_postgres, transaction
-from worker.metrics import BILL_RUN_SECONDS
-from worker.settings import get_settings
+from models.tables.store import transaction
 
 log = structlog.get_logger(__name__)
 
 TRIGGER = "bill_run.trigger"
 BATCH = "bill_run.accounts"
 REASON_LIMIT = 2000
-
-TRY_LOCK = text(
-    "SELECT id FROM unnest(CAST(:ids AS text[])) AS id WHERE pg_try_advisory_xact_lock(hashtextextended(id, 0))"
-)
-"""The same per-account key as ``worker.db.lock_account``, without waiting: held ids come back."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ class BatchOutcome:
     failed: int
 
 
-def handle_trigger(session: Session, received: Received, body: TriggerBillRun) -> str:
+def handle_trigger(ctx: JobContext, session: Session, received: Received, body: TriggerBillRun) -> Outcome:
     """Record the run; the fan-out happens after commit (see ``start_run``).
 
     A redelivered trigger whose run exists is a duplicate, unless its fan-out failed: then the
@@ -81,14 +75,19 @@ def handle_trigger(session: Session, received: Received, body: TriggerBillRun) -
     earlier = session.scalar(select(BillRun.status).where(BillRun.message_id == received.envelope.id)
                              .order_by(BillRun.id.desc()).limit(1))
     if earlier is not None and earlier != "failed":
-        return "duplicate"
+        return Outcome.DUPLICATE
     session.add(BillRun(run_date=body.date, message_id=received.envelope.id, requested_at=received.now,
                         started_at=received.now, status="running"))
-    return "processed"
+    return Outcome.PROCESSED
 
 
-def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: int, run_date: date | None,
-            now: datetime, batch_size: int) -> int:
+def batch_message(run_id: int, account_ids: Sequence[str], run_date: date | None) -> Outgoing:
+    """One batch of a run: ids only, so a batch message stays small whatever the accounts hold."""
+    return Outgoing(queue_name=BILL_RUN_BATCH.queue_name, actor_name=BILL_RUN_BATCH.actor_name,
+                    args=(run_id, list(account_ids), run_date.isoformat() if run_date else None))
+
+
+def fan_out(ctx: JobContext, run_id: int, run_date: date | None, now: datetime) -> int:
     """Enqueue one ``bill_accounts`` message per page of due accounts; return how many accounts.
 
     ``accounts_due`` stays 0 until every page is enqueued, so a batch that finishes early
@@ -96,48 +95,36 @@ def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: in
     """
     total = 0
     try:
-        with transaction(sessions) as session:
+        with transaction(ctx.sessions) as session:
             todays = zone_todays(due_time_zones(session, widest_today(now, run_date)), now, run_date)
-            for page in due_pages(session, todays, batch_size):
-                broker.enqueue(bill_accounts.message(run_id, page, run_date.isoformat() if run_date else None))
+            for page in due_pages(session, todays, ctx.settings.bill_run_batch_size):
+                ctx.sender.send(batch_message(run_id, page, run_date))
                 total += len(page)
-        with transaction(sessions) as session:
-            _close_fanned_out(session, run_id, total)
+        with transaction(ctx.sessions) as session:
+            _close_fanned_out(session, run_id, total, ctx.now())
     except Exception:
         log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
-        with transaction(sessions) as session:
+        with transaction(ctx.sessions) as session:
             session.execute(update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")
-                            .values(status="failed", finished_at=clock.current().now(), accounts_due=total))
+                            .values(status="failed", finished_at=ctx.now(), accounts_due=total))
         raise
     log.info("bill_run_fanned_out", run_id=run_id, accounts=total, time_zones=len(todays))
     return total
 
 
-def start_run(envelope: Any, broker: dramatiq.Broker) -> int | None:
-    """Receive a trigger and fan its run out on ``broker``; the run's id, or None if there is none."""
-    if receive(TRIGGER, envelope, handle_trigger) != "processed" or not isinstance(envelope, dict):
+def start_run(ctx: JobContext, envelope: Any, delivery: BrokerDelivery) -> int | None:
+    """Receive a trigger and fan its run out; the run's id, or None if there is none."""
+    if receive(ctx, TRIGGER, envelope, handle_trigger, delivery) is not Outcome.PROCESSED:
         return None
-    rt = runtime.get()
-    with transaction(rt.sessions) as session:
+    assert isinstance(envelope, dict)  # verified
+    with transaction(ctx.sessions) as session:
         run = session.execute(select(BillRun.id, BillRun.run_date, BillRun.started_at)
                               .where(BillRun.message_id == envelope.get("id"), BillRun.status == "running")
                               .order_by(BillRun.id.desc()).limit(1)).one_or_none()
     if run is None:
         return None
-    fan_out(rt.sessions, broker, run.id, run.run_date, run.started_at, rt.settings.bill_run_batch_size)
+    fan_out(ctx, run.id, run.run_date, run.started_at)
     return int(run.id)
-
-
-def lock_accounts(session: Session, account_ids: Sequence[str]) -> list[str]:
-    """Try-lock the accounts for this transaction; return those this batch now holds.
-
-    Advisory locks take a slot of PostgreSQL's shared lock table each: batch size x concurrent
-    batches must stay below max_locks_per_transaction x max_connections (64 x 100 by default).
-    SQLite serialises write transactions already: every account is held.
-    """
-    if not is_postgres(session):
-        return list(account_ids)
-    return list(session.scalars(TRY_LOCK, {"ids": list(account_ids)}))
 
 
 def claim_batch(session: Session, batch_key: str | None, account_ids: Sequence[str], now: datetime) -> bool:
@@ -161,20 +148,21 @@ class BulkWriteFailed(Exception):
     and billed again account by account, each in its own savepoint."""
 
 
-def run_batch(sessions: sessionmaker[Session], run_id: int, account_ids: Sequence[str], run_date: date | None,
-              now: datetime, batch_key: str | None = None) -> BatchOutcome:
+def run_batch(ctx: JobContext, run_id: int, account_ids: Sequence[str], run_date: date | None,
+              batch_key: str | None = None) -> BatchOutcome:
     """One batch in one transaction; if its bulk write fails, once more one account at a time."""
+    now = ctx.now()
     try:
-        with transaction(sessions) as session:
-            return bill_batch(session, run_id, account_ids, run_date, now, batch_key)
+        with transaction(ctx.sessions) as session:
+            return bill_batch(ctx, session, run_id, account_ids, run_date, now, batch_key)
     except BulkWriteFailed as exc:
         log.warning("bill_run_bulk_write_failed", run_id=run_id, accounts=len(account_ids),
                     error=type(exc.__cause__).__name__)
-    with transaction(sessions) as session:
-        return bill_batch(session, run_id, account_ids, run_date, now, batch_key, one_by_one=True)
+    with transaction(ctx.sessions) as session:
+        return bill_batch(ctx, session, run_id, account_ids, run_date, now, batch_key, one_by_one=True)
 
 
-def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_date: date | None,
+def bill_batch(ctx: JobContext, session: Session, run_id: int, account_ids: Sequence[str], run_date: date | None,
                now: datetime, batch_key: str | None = None, *, one_by_one: bool = False) -> BatchOutcome:
     """Bill one batch of a run in the caller's transaction and count it on the run.
 
@@ -184,8 +172,8 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
     if not claim_batch(session, batch_key, account_ids, now):
         log.info("bill_run_batch_redelivered", run_id=run_id, batch=batch_key)
         return BatchOutcome(invoiced=0, skipped=0, failed=0)
-    settings = runtime.get().settings
-    held = lock_accounts(session, account_ids)
+    settings = ctx.settings
+    held = try_lock_many(session, LockSpace.ACCOUNT, account_ids)
     query = select(Account.__table__).where(among(session, Account.__table__.c.id, held))
     accounts = {account.id: account for account in session.execute(query).all()} if held else {}
     subscriptions = load_subscriptions_of(session, accounts)
@@ -206,7 +194,7 @@ def bill_batch(session: Session, run_id: int, account_ids: Sequence[str], run_da
     _record(session, failures)
     outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
                            failed=len(failures))
-    _count(session, run_id, outcome)
+    _count(session, run_id, outcome, now)
     return outcome
 
 
@@ -268,14 +256,13 @@ def _record(session: Session, failures: Sequence[dict[str, Any]]) -> None:
         session.execute(insert(BillRunFailure), list(failures))
 
 
-def _count(session: Session, run_id: int, outcome: BatchOutcome) -> None:
+def _count(session: Session, run_id: int, outcome: BatchOutcome, now: datetime) -> None:
     """Add the batch to the run with SQL increments (concurrent batches never lose a count), and close
     the run in the same statement when this batch was its last one.
 
     SET expressions see the row as it was, and the row lock makes concurrent batches take turns.
     Until the fan-out has stored ``accounts_due`` it is 0 and no batch can close the run.
     """
-    now = clock.current().now()
     run = BillRun.__table__.c
     counted = outcome.invoiced + outcome.skipped + outcome.failed
     closes = (run.status == "running") & (run.accounts_due > 0) & (
@@ -296,10 +283,9 @@ def _observe_finish(run_id: int, started_at: datetime | None, now: datetime, due
     log.info("bill_run_finished", run_id=run_id, accounts_due=due, failed=failed)
 
 
-def _close_fanned_out(session: Session, run_id: int, total: int) -> None:
+def _close_fanned_out(session: Session, run_id: int, total: int, now: datetime) -> None:
     """Store how many accounts the fan-out enqueued; close the run if its batches are all counted
     already (or there were none)."""
-    now = clock.current().now()
     run = BillRun.__table__.c
     session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
     started = session.execute(
@@ -310,18 +296,3 @@ def _close_fanned_out(session: Session, run_id: int, total: int) -> None:
     ).one_or_none()
     if started is not None:
         _observe_finish(run_id, started.started_at, now, started.accounts_due, started.failed)
-
-
-@dramatiq.actor(actor_name="invoicing.trigger_bill_run", queue_name="invoicing",
-                max_retries=get_settings().max_retries)
-def trigger_bill_run(envelope: Any) -> None:
-    start_run(envelope, trigger_bill_run.broker)
-
-
-@dramatiq.actor(actor_name="invoicing.bill_accounts", queue_name="invoicing",
-                max_retries=get_settings().max_retries)
-def bill_accounts(run_id: int, account_ids: list[str], run_date: str | None) -> None:
-    """One batch of a bill run (the issue's ``bill_run.accounts``: ids only, produced by ``fan_out``)."""
-    message = CurrentMessage.get_current_message()
-    run_batch(runtime.get().sessions, run_id, account_ids, date.fromisoformat(run_date) if run_date else None,
-              clock.current().now(), batch_key=f"{BATCH}:{message.message_id}" if message else None)

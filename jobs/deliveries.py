@@ -10,29 +10,14 @@ envelope's new carrier (a parked line resumed, a dead letter replayed by ops).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables.message_delivery import MessageDelivery
-from worker.db import transaction
-
-
-@contextmanager
-def _autocommit(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One statement committed on its own: on PostgreSQL without BEGIN and COMMIT round trips."""
-    bind = sessions.kw.get("bind")
-    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
-        with transaction(sessions) as session:
-            yield session
-        return
-    with bind.connect() as connection, Session(bind=connection.execution_options(isolation_level="AUTOCOMMIT")) as s:
-        yield s
+from models.tables.store import autocommit, table_of, transaction, upsert
 
 
 @dataclass(frozen=True)
@@ -54,12 +39,10 @@ def count(
     ``seen_at`` is when the broker received this delivery; the first one is kept, and a replay's
     signature freshness is judged against it.
     """
-    table = MessageDelivery.__table__
-    assert isinstance(table, Table)
-    with _autocommit(sessions) as session:
-        dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = table_of(MessageDelivery)
+    with autocommit(sessions) as session:
         statement = (
-            dialect_insert(table)
+            upsert(session, table)
             .values(message_id=envelope_id, message_type=message_type, broker_message_id=broker_message_id,
                     deliveries=1, first_seen_at=seen_at, last_seen_at=seen_at)
             .on_conflict_do_update(

@@ -19,9 +19,9 @@ import structlog
 from sqlalchemy import Select, case, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
+from jobs.clock import local_date
 from models.tables.account import Account
 from models.tables.subscription import Subscription
-from worker.clock import local_date
 
 log = structlog.get_logger(__name__)
 

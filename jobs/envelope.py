@@ -26,7 +26,6 @@ from jobs.canonical import FloatInJsonError, canonical_json
 from jobs.errors import Forbidden, InvalidMessage, Unauthorized, echo, field_failure
 from jobs.producers import ProducerRegistry
 from jobs.routes import MESSAGE_TYPES
-from worker.settings import get_settings
 
 ENVELOPE_VERSION = 1
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -151,23 +150,21 @@ def _check_fresh(envelope: Envelope, raw: dict[str, Any], now: datetime, toleran
 
 
 def verify(
-    raw: object, registry: ProducerRegistry, *, now: datetime, tolerance_seconds: int | None = None
+    raw: object, registry: ProducerRegistry, *, now: datetime, tolerance_seconds: int
 ) -> Envelope:
     """Check an envelope as received; return it, or raise a ``Rejected`` saying why.
 
     ``now`` is the instant to judge ``sent_at`` against. Pass the time the worker *first*
     received the message, not the time of a retry: redeliveries are normal and must not turn a
-    good message into a stale one. ``tolerance_seconds`` defaults to the settings' value.
+    good message into a stale one. ``tolerance_seconds`` is how far
+    ``sent_at`` may lie from ``now``.
     """
     if now.utcoffset() is None:
         raise ValueError("verify needs an aware datetime for now")
     envelope = _parse(raw)
     assert isinstance(raw, dict)
     _authenticate(envelope, raw, registry, now)
-    tolerance = tolerance_seconds
-    if tolerance is None:
-        tolerance = get_settings().signature_tolerance_seconds
-    _check_fresh(envelope, raw, now, tolerance)
+    _check_fresh(envelope, raw, now, tolerance_seconds)
     if envelope.version != ENVELOPE_VERSION:
         raise InvalidMessage(
             "version", f"unsupported version {envelope.version}; this worker reads version {ENVELOPE_VERSION}"

@@ -1,30 +1,19 @@
 """Rejections: messages the worker refuses for good. Never retried.
 
-A rejection carries a ``code`` (one of ``REJECTION_CODES``, the vocabulary ``billing dlq`` and the
-acceptance runner read) and a ``reason`` written for a person: what failed and why, never a
-secret, an expected signature or a whole payload. Retrying cannot fix any of them, so actors list
-``Rejected`` in dramatiq's ``throws``.
+A rejection carries a ``code`` (a ``jobs.outcomes.RejectionCode``) and a ``reason`` written for a
+person: what failed and why, never a secret, an expected signature or a whole payload. Retrying
+cannot fix any of them: the pipeline records them and returns, so the broker never sees one.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
+from jobs.outcomes import RejectionCode
 from models.billing.errors import BillingError
-
-RejectionCode = Literal[
-    "invalid",
-    "unauthorized",
-    "forbidden",
-    "limit_exceeded",
-    "conflict",
-    "unknown_account",
-    "currency_mismatch",
-]
-REJECTION_CODES: tuple[str, ...] = get_args(RejectionCode)
 
 _OWN_ERROR = "billing"
 """The pydantic error type of ``field_failure``: its message is already phrased for a person."""
@@ -36,13 +25,11 @@ _ECHO_LIMIT = 40
 class Rejected(Exception):
     """A message refused for good, with a machine ``code`` and a human ``reason``."""
 
-    code: str
+    code: RejectionCode
 
     def __init__(self, code: RejectionCode, reason: str) -> None:
-        if code not in REJECTION_CODES:
-            raise ValueError(f"unknown rejection code {code!r}")
         super().__init__(reason)
-        self.code = code
+        self.code = RejectionCode(code)
         self.reason = reason
 
 
@@ -50,7 +37,7 @@ class InvalidMessage(Rejected):
     """Malformed envelope or body; ``reason`` starts with the dotted path of the field."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__("invalid", f"{field}: {reason}")
+        super().__init__(RejectionCode.INVALID, f"{field}: {reason}")
         self.field = field
 
     @classmethod
@@ -81,44 +68,32 @@ class _Fixed(Rejected):
 class Unauthorized(_Fixed):
     """The sender could not be authenticated: unsigned, forged, unknown key, stale timestamp."""
 
-    fixed_code = "unauthorized"
+    fixed_code = RejectionCode.UNAUTHORIZED
 
 
 class Forbidden(_Fixed):
     """An authenticated producer asked for something it is not allowed to do."""
 
-    fixed_code = "forbidden"
+    fixed_code = RejectionCode.FORBIDDEN
 
 
 class LimitExceeded(_Fixed):
     """A per-line, per-account-per-day or rate limit of the producer was exceeded."""
 
-    fixed_code = "limit_exceeded"
+    fixed_code = RejectionCode.LIMIT_EXCEEDED
 
 
 class Conflict(_Fixed):
     """The idempotency key was already used with a different body."""
 
-    fixed_code = "conflict"
-
-
-class UnknownAccount(_Fixed):
-    """The account is still unknown after the grace period."""
-
-    fixed_code = "unknown_account"
+    fixed_code = RejectionCode.CONFLICT
 
 
 class CurrencyMismatchRejected(_Fixed):
     """A balance line in another currency than its account's."""
 
-    fixed_code = "currency_mismatch"
+    fixed_code = RejectionCode.CURRENCY_MISMATCH
 
-
-def rejection_for(error: BillingError) -> Rejected:
-    """The rejection a domain error of the functional core maps to (its ``code`` decides)."""
-    if error.code == "currency_mismatch":
-        return CurrencyMismatchRejected(str(error))
-    return InvalidMessage(error.field, error.reason)
 
 
 def field_failure(reason: str) -> PydanticCustomError:

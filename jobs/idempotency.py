@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jobs.errors import Conflict
 from models.tables.processed_message import ProcessedMessage
+from models.tables.store import table_of, upsert
 
 
 def seen(session: Session, key: str, body_hash: str, what: str) -> bool:
@@ -42,11 +41,9 @@ def claim(
     it taken (waiting, like a lock, for a concurrent claimer to commit or roll back). A taken key
     with another body raises Conflict.
     """
-    table = ProcessedMessage.__table__
-    assert isinstance(table, Table)
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = table_of(ProcessedMessage)
     claimed = session.execute(
-        dialect_insert(table)
+        upsert(session, table)
         .values(key=key, message_type=message_type, message_id=message_id, body_hash=body_hash, outcome=outcome,
                 processed_at=now)
         .on_conflict_do_nothing(index_elements=[table.c.key])

@@ -20,20 +20,20 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from jobs import bulk
-from jobs.bulk import table_of
 from jobs.invoice_json import JSONDict, draft_document
+from jobs.metrics import INVOICE_AMOUNT, INVOICES
+from jobs.settings import JobSettings
 from models.billing.balance import Movement, MovementKind, OpenBalanceLine
 from models.billing.composition import Composition, InvoiceDraft, compose
+from models.tables import bulk
 from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
 from models.tables.mapping import SubscriptionRow, subscription_terms
 from models.tables.outbox import OutboxEvent, new_event_id
+from models.tables.store import table_of
 from models.tables.subscription import Subscription
-from worker.metrics import INVOICE_AMOUNT, INVOICES
-from worker.settings import Settings
 
 INVOICE_CREATED = "invoice.created"
 
@@ -82,7 +82,7 @@ def compose_bill(
     balance: Sequence[OpenBalanceLine],
     as_of: date,
     *,
-    settings: Settings,
+    settings: JobSettings,
     onboarding: bool = False,
 ) -> AccountBill:
     """What the account is due on its local date ``as_of`` (pure once the rows are loaded)."""
@@ -276,12 +276,3 @@ def _count_metrics(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], trigger: 
         amounts[bill.currency] += draft.total_minor
     for currency, amount in amounts.items():
         INVOICE_AMOUNT.labels(currency=currency).inc(amount)
-
-
-def remaining_credit(lines: list[OpenBalanceLine], as_of: date) -> int:
-    """Unused customer credit still usable on ``as_of`` (expired credit is not counted)."""
-    return sum(
-        abs(line.remaining_minor)
-        for line in lines
-        if line.is_credit and (line.expires_on is None or line.expires_on >= as_of)
-    )

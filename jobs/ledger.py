@@ -13,15 +13,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from jobs import committed, permissions, runtime
+from jobs import permissions
+from jobs.after_commit import on_commit
 from jobs.canonical import body_hash
+from jobs.context import JobContext
 from jobs.errors import Forbidden, LimitExceeded
+from jobs.metrics import BALANCE_AMOUNT, BALANCE_LINES, LIMIT_HITS
+from jobs.pipeline import Received
 from jobs.producers import Producer
-from jobs.receiving import Received
 from jobs.schemas import BalanceLineSpec
 from models.tables.account import Account
 from models.tables.balance_line import BalanceLine
-from worker.metrics import BALANCE_AMOUNT, BALANCE_LINES, LIMIT_HITS
 
 
 def add_line(
@@ -57,9 +59,9 @@ def add_line(
     return row
 
 
-def producer_of(received: Received) -> Producer:
+def producer_of(ctx: JobContext, received: Received) -> Producer:
     """The configured producer that signed the message (verified envelopes always have one)."""
-    producer = runtime.get().registry.get(received.envelope.producer)
+    producer = ctx.registry.get(received.envelope.producer)
     if producer is None:
         raise Forbidden(f"producer {received.envelope.producer} is not configured")
     return producer
@@ -75,6 +77,7 @@ def count_granted(producer: str, spec: BalanceLineSpec, held: bool) -> None:
 
 
 def grant(
+    ctx: JobContext,
     session: Session,
     account: Account,
     received: Received,
@@ -87,7 +90,7 @@ def grant(
     """Check the producer may create ``spec`` for ``account``, then append it (held for a second
     identity above the producer's approval threshold). ``where`` prefixes a refusal's reason: an
     embedded line names itself."""
-    producer = producer_of(received)
+    producer = producer_of(ctx, received)
     try:
         held = permissions.check_line(session, producer, account_id=account.id, kind=spec.kind,
                                       amount_minor=spec.amount_minor, currency=spec.currency, now=received.now)
@@ -96,11 +99,12 @@ def grant(
             raise
         raise type(refusal)(f"{where}: {refusal.reason}") from None
     row = add_line(session, account, received, spec=spec, spec_body=spec_body, today=today, requires_approval=held)
-    committed.on_commit(session, lambda: count_granted(producer.name, spec, held))
+    on_commit(session, lambda: count_granted(producer.name, spec, held))
     return row
 
 
 def grant_embedded(
+    ctx: JobContext,
     session: Session,
     account: Account,
     received: Received,
@@ -115,7 +119,7 @@ def grant_embedded(
     the catch-up invoice.
     """
     return [
-        grant(session, account, received, spec=spec, spec_body=body, today=today,
+        grant(ctx, session, account, received, spec=spec, spec_body=body, today=today,
               where=f"balance_lines.{index} ({spec.line_id})")
         for index, (spec, body) in enumerate(zip(specs, bodies, strict=True))
     ]

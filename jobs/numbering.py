@@ -15,14 +15,13 @@ from collections import Counter
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from jobs import bulk
-from jobs.bulk import table_of
+from models.tables import bulk
 from models.tables.invoice import Invoice
 from models.tables.invoice_counter import InvoiceCounter
 from models.tables.outbox import OutboxEvent
+from models.tables.store import table_of, upsert
 
 
 def series_of(prefix: str, issue_date: date) -> str:
@@ -38,9 +37,8 @@ def allocate(session: Session, series: str, count: int) -> list[str]:
     if count <= 0:
         return []
     table = table_of(InvoiceCounter)
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
-        dialect_insert(table)
+        upsert(session, table)
         .values(series=series, last_number=count)
         .on_conflict_do_update(
             index_elements=[table.c.series], set_={"last_number": table.c.last_number + count}

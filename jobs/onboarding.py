@@ -4,43 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
-import dramatiq
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-from jobs import idempotency, ledger, parking, runtime
+from jobs import idempotency, ledger, parking
+from jobs.after_commit import on_commit
 from jobs.canonical import body_hash
-from jobs.committed import on_commit
+from jobs.clock import local_date
+from jobs.context import JobContext
 from jobs.invoicing import compose_bill, write_bills
-from jobs.receiving import Received, receive
+from jobs.outcomes import Outcome
+from jobs.pipeline import Received
 from jobs.schemas import OnboardAccount
 from models.billing.balance import OpenBalanceLine
 from models.tables.account import Account
+from models.tables.locks import lock_account
 from models.tables.mapping import open_balance_lines
 from models.tables.parked_message import ParkedMessage
 from models.tables.subscription import Subscription
-from worker.clock import local_date
-from worker.db import lock_account
-from worker.settings import get_settings
 
 MESSAGE_TYPE = "account.onboard"
 
 
-def handle_onboard_account(session: Session, received: Received, body: OnboardAccount) -> str:
+def handle_onboard_account(ctx: JobContext, session: Session, received: Received, body: OnboardAccount) -> Outcome:
     """Create the account and its subscriptions and bill the catch-up, in about a dozen statements.
 
     Rows are written with Core statements (the ORM's unit of work cost more than the rest of the
     message here); the ORM objects built alongside are only handed to the composer, never flushed.
     """
-    settings = runtime.get().settings
+    settings = ctx.settings
     info = body.account
     lock_account(session, info.id)
     digest = body_hash(received.envelope.body)
     if not idempotency.claim(session, f"{MESSAGE_TYPE}:{info.id}", message_type=MESSAGE_TYPE,
-                             message_id=received.envelope.id, body_hash=digest, outcome="processed",
+                             message_id=received.envelope.id, body_hash=digest, outcome=Outcome.PROCESSED,
                              now=received.now, what=f"the onboarding of account {info.id}"):
-        return "duplicate"
+        return Outcome.DUPLICATE
     today = local_date(received.now, info.timezone)
     account = Account(
         id=info.id, name=info.name, currency=info.currency, timezone=info.timezone,
@@ -53,18 +52,18 @@ def handle_onboard_account(session: Session, received: Received, body: OnboardAc
     balance: list[OpenBalanceLine] = []
     if body.balance_lines:
         raw_lines: list[Any] = list(received.envelope.body.get("balance_lines") or [])
-        ledger.grant_embedded(session, account, received, body.balance_lines, raw_lines, today)  # producer limits
+        ledger.grant_embedded(ctx, session, account, received, body.balance_lines, raw_lines, today)  # producer limits
         balance = open_balance_lines(session, info.id)
     bill = compose_bill(account, subscriptions, balance, today, settings=settings, onboarding=True)
     write_bills(session, [bill], now=received.now, bill_run_id=None)
     if session.scalar(select(ParkedMessage.id).where(ParkedMessage.account_id == info.id).limit(1)) is not None:
-        on_commit(session, lambda: _resume(info.id))
-    return "processed"
+        on_commit(session, lambda: _resume_parked(ctx, info.id))
+    return Outcome.PROCESSED
 
 
-def _resume(account_id: str) -> None:
+def _resume_parked(ctx: JobContext, account_id: str) -> None:
     """Re-send the lines that arrived before their account (after the onboarding committed)."""
-    parking.resume(runtime.get().sessions, dramatiq.get_broker(), account_id)
+    parking.resume(ctx, account_id)
 
 
 def _columns(row: Account | Subscription) -> dict[str, Any]:
@@ -94,12 +93,3 @@ def _insert_subscriptions(session: Session, body: OnboardAccount) -> list[Subscr
     for row, row_id in zip(rows, ids, strict=True):
         row.id = row_id
     return rows
-
-
-@dramatiq.actor(
-    actor_name="onboarding.onboard_account",
-    queue_name="onboarding",
-    max_retries=get_settings().max_retries,
-)
-def onboard_account(envelope: Any) -> None:
-    receive(MESSAGE_TYPE, envelope, handle_onboard_account)

@@ -9,28 +9,29 @@ onboarding the account re-sends it at once, and after the grace period it is rej
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import dramatiq
 import structlog
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from jobs import deliveries, rejections
-from jobs.client import build_message
-from jobs.receiving import Received
+from jobs.context import JobContext
+from jobs.outcomes import Outcome, RejectionCode
+from jobs.pipeline import Received
+from jobs.routes import envelope_message
+from jobs.sending import Outgoing
 from models.tables.account import Account
 from models.tables.parked_message import ParkedMessage
-from worker.db import transaction
+from models.tables.store import transaction
 
 log = structlog.get_logger(__name__)
 
 REPLAY_OPTION = "billing_replay"
 
 
-def park(session: Session, received: Received, account_id: str, grace: timedelta) -> str:
+def park(session: Session, received: Received, account_id: str, grace: timedelta) -> Outcome:
     """Keep the envelope until its account exists (idempotent per message id)."""
     envelope, now = received.envelope, received.now
     found = session.scalar(select(ParkedMessage.id).where(ParkedMessage.message_id == envelope.id))
@@ -40,10 +41,10 @@ def park(session: Session, received: Received, account_id: str, grace: timedelta
             envelope=json.dumps(received.raw), first_seen_at=now, retry_at=now + grace,
         ))
     log.info("message_parked", account_id=account_id, message_id=envelope.id)
-    return "parked"
+    return Outcome.PARKED
 
 
-def resend(sessions: sessionmaker[Session], broker: dramatiq.Broker, kept: dict[str, Any], why: str) -> str:
+def resend(ctx: JobContext, kept: dict[str, Any], why: str) -> str:
     """Re-send a kept envelope (or a kept dramatiq message) in a new broker message; return its id.
 
     The new message is designated (committed) before it is enqueued, so the worker that picks it
@@ -51,35 +52,34 @@ def resend(sessions: sessionmaker[Session], broker: dramatiq.Broker, kept: dict[
     leaves the envelope to be re-sent again; idempotency keys make a second copy a no-op.
     """
     if "actor_name" in kept:  # a dead letter: the message itself, attempt history already dropped
-        original: dramatiq.Message[Any] = dramatiq.Message(**{**kept, "args": tuple(kept["args"])})
-        message = original.copy(message_id=str(uuid.uuid4()), options={**original.options, REPLAY_OPTION: why})
+        message = Outgoing(queue_name=kept["queue_name"], actor_name=kept["actor_name"], args=tuple(kept["args"]),
+                           options={**kept.get("options", {}), REPLAY_OPTION: why})
     else:
-        message = build_message(kept)
-        message = message.copy(options={**message.options, REPLAY_OPTION: why})
+        message = envelope_message(kept, {REPLAY_OPTION: why})
     envelope = message.args[0] if message.args and isinstance(message.args[0], dict) else {}
     if isinstance(envelope.get("id"), str):
-        with transaction(sessions) as session:
+        with transaction(ctx.sessions) as session:
             deliveries.designate(session, envelope["id"], message.message_id)
-    broker.enqueue(message)
+    ctx.sender.send(message)
     return message.message_id
 
 
-def resume(sessions: sessionmaker[Session], broker: dramatiq.Broker, account_id: str) -> int:
+def resume(ctx: JobContext, account_id: str) -> int:
     """Re-send what waited for ``account_id``; called after its onboarding committed."""
-    with transaction(sessions) as session:
+    with transaction(ctx.sessions) as session:
         rows = session.execute(
             select(ParkedMessage.id, ParkedMessage.envelope).where(ParkedMessage.account_id == account_id)
         ).all()
     for row_id, envelope_json in rows:
-        resend(sessions, broker, json.loads(envelope_json), "parked")
-        with transaction(sessions) as session:
+        resend(ctx, json.loads(envelope_json), "parked")
+        with transaction(ctx.sessions) as session:
             session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))
     return len(rows)
 
 
-def sweep(sessions: sessionmaker[Session], broker: dramatiq.Broker, now: datetime) -> tuple[int, int]:
+def sweep(ctx: JobContext, now: datetime) -> tuple[int, int]:
     """Resume parked messages whose account exists now; reject those past their grace period."""
-    with transaction(sessions) as session:
+    with transaction(ctx.sessions) as session:
         ready = session.scalars(
             select(ParkedMessage.account_id).join(Account, Account.id == ParkedMessage.account_id).distinct()
         ).all()
@@ -87,12 +87,12 @@ def sweep(sessions: sessionmaker[Session], broker: dramatiq.Broker, now: datetim
             select(ParkedMessage.id, ParkedMessage.envelope, ParkedMessage.account_id, ParkedMessage.message_type)
             .where(ParkedMessage.retry_at <= now, ParkedMessage.account_id.not_in(ready))
         ).all()
-    resumed = sum(resume(sessions, broker, account_id) for account_id in ready)
+    resumed = sum(resume(ctx, account_id) for account_id in ready)
     for row_id, envelope_json, account_id, message_type in expired:
         rejections.record(
-            sessions, json.loads(envelope_json), code="unknown_account", now=now, message_type=message_type,
+            ctx, json.loads(envelope_json), code=RejectionCode.UNKNOWN_ACCOUNT, now=now, message_type=message_type,
             reason=f"account {account_id} was not onboarded within the grace period; the line was not applied",
         )
-        with transaction(sessions) as session:
+        with transaction(ctx.sessions) as session:
             session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))
     return resumed, len(expired)

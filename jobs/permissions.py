@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jobs.errors import Forbidden, LimitExceeded
+from jobs.metrics import LIMIT_HITS
 from jobs.producers import Producer
 from models.billing.money import format_amount
 from models.tables.balance_line import BalanceLine
-from worker.db import is_postgres
-from worker.metrics import LIMIT_HITS
-
-PRODUCER_LOCK_SEED = 1
-"""``hashtextextended`` seed of producer locks; account locks use 0, so the two never collide."""
+from models.tables.locks import LockSpace, lock
 
 
 def _refuse(producer: Producer, kind: str, limit: str, reason: str) -> LimitExceeded:
@@ -39,9 +36,7 @@ def check_kind(producer: Producer, kind: str, verb: str = "create") -> None:
 
 
 def _lock_producer(session: Session, producer: Producer) -> None:
-    if is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, :seed))"),
-                        {"name": producer.name, "seed": PRODUCER_LOCK_SEED})
+    lock(session, LockSpace.PRODUCER, producer.name)
 
 
 def _check_rate(session: Session, producer: Producer, kind: str, now: datetime) -> None:

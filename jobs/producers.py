@@ -30,8 +30,8 @@ from pydantic import (
 
 from jobs.routes import MESSAGE_TYPES
 from jobs.schemas import BALANCE_LINE_KINDS
+from jobs.settings import DEFAULT_HOME, JobSettings
 from models.billing.money import minor_units
-from worker.settings import DEFAULT_HOME, Settings
 
 PRODUCERS_ENV = "BILLING_PRODUCERS_JSON"
 LOCAL_PRODUCER = "local"
@@ -250,7 +250,7 @@ def local_producer(secret: str) -> Producer:
     )
 
 
-def load_registry(settings: Settings) -> ProducerRegistry:
+def load_registry(settings: JobSettings) -> ProducerRegistry:
     """The file's producers, then ``BILLING_PRODUCERS_JSON``'s (a same-named producer is replaced).
 
     When neither configures any producer, the development producer ``local`` alone.

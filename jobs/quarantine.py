@@ -5,19 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 
-import dramatiq
-
-import worker.broker  # noqa: F401 - installs the broker before the actors below are declared
-from jobs import rejections, runtime
-from worker import clock
+from jobs import rejections
+from jobs.context import JobContext
+from jobs.outcomes import RejectionCode
 
 
-@dramatiq.actor(actor_name="quarantine.undecodable", queue_name="quarantine", max_retries=3)
-def undecodable(raw_base64: str, error: str) -> None:
+def record_undecodable(ctx: JobContext, raw_base64: str, error: str) -> None:
+    """Store what the decoder could not read (its first 2 KiB, as text) with the decoder's reason."""
     try:
         raw = base64.b64decode(raw_base64, validate=True)
         preview = raw[:2048].decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
         preview = "<not base64>"
-    rejections.record(runtime.get().sessions, {"undecodable": preview}, code="quarantined",
-                      reason=f"the payload could not be decoded: {error}", now=clock.current().now())
+    rejections.record(ctx, {"undecodable": preview}, code=RejectionCode.QUARANTINED,
+                      reason=f"the payload could not be decoded: {error}", now=ctx.now())

@@ -15,23 +15,21 @@ from typing import Any
 
 import structlog
 from sqlalchemy import insert
-from sqlalchemy.orm import Session, sessionmaker
 
-from jobs import rejected_lines, runtime
+from jobs import rejected_lines
+from jobs.context import JobContext
+from jobs.metrics import BALANCE_LINES, MESSAGES, REJECTIONS, producer_label
+from jobs.outcomes import REPLAYABLE, Outcome, RejectionCode
+from jobs.redaction import redact_payload, scrub_values
 from jobs.routes import MESSAGE_TYPES
-from worker.db import transaction
-from worker.logging import redact_payload, scrub_values
-from worker.metrics import BALANCE_LINES, MESSAGES, REJECTIONS, producer_label
+from models.tables.rejection import Rejection
+from models.tables.store import transaction
 
 log = structlog.get_logger(__name__)
 
-REPLAYABLE = frozenset({"unknown_account", "quarantined", "retries_exhausted"})
-"""Codes whose cause can go away; the others need a corrected message from the producer."""
-
-
 @dataclass(frozen=True)
 class RejectionRecord:
-    code: str
+    code: RejectionCode
     reason: str
     message_id: str | None
     message_type: str | None
@@ -57,7 +55,7 @@ def payload_text(raw: Any) -> str:
         return json.dumps({"unprintable": type(raw).__name__})
 
 
-def kept_document(raw: object, code: str, kept: dict[str, Any] | None) -> str | None:
+def kept_document(raw: object, code: RejectionCode, kept: dict[str, Any] | None) -> str | None:
     """What a replay would re-send: ``kept`` when given, else the envelope as received for codes a
     replay can cure; None for the other codes and for garbage."""
     if kept is not None:
@@ -68,10 +66,10 @@ def kept_document(raw: object, code: str, kept: dict[str, Any] | None) -> str | 
 
 
 def record(
-    sessions: sessionmaker[Session],
+    ctx: JobContext,
     raw: object,
     *,
-    code: str,
+    code: RejectionCode,
     reason: str,
     now: datetime,
     message_type: str | None = None,
@@ -81,14 +79,12 @@ def record(
 
     ``kept`` is what a replay re-sends, when it is not the envelope itself (a dead-lettered message).
     """
-    from models.tables.rejection import Rejection
-
     message_id, declared_type, producer = describe(raw)
     kind = message_type or declared_type
     reason = scrub_values(reason)  # reasons may echo a value: never an e-mail or a key
-    registry = runtime.get().registry
+    registry = ctx.registry
     audit = rejected_lines.rows_for(raw, kind, registry, now)
-    with transaction(sessions) as session:
+    with transaction(ctx.sessions) as session:
         rejection_id = session.execute(insert(Rejection).returning(Rejection.id), [{
             "message_id": message_id, "message_type": kind, "producer": producer, "code": code,
             "reason": reason, "payload": payload_text(raw), "created_at": now,
@@ -100,7 +96,7 @@ def record(
     return RejectionRecord(code, reason, message_id, kind, producer)
 
 
-def _count(code: str, message_type: str | None, producer: str, audit: list[dict[str, Any]]) -> None:
+def _count(code: RejectionCode, message_type: str | None, producer: str, audit: list[dict[str, Any]]) -> None:
     """Rejections by code and producer, and refused balance lines by producer and kind.
 
     Labels come from closed sets only (configured producers, our kinds and types): a flood of
@@ -108,7 +104,8 @@ def _count(code: str, message_type: str | None, producer: str, audit: list[dict[
     """
     REJECTIONS.labels(code=code, producer=producer).inc()
     known_type = message_type if message_type in MESSAGE_TYPES else "unknown"
-    MESSAGES.labels(type=known_type, outcome="quarantined" if code == "quarantined" else "rejected").inc()
+    outcome = Outcome.QUARANTINED if code is RejectionCode.QUARANTINED else Outcome.REJECTED
+    MESSAGES.labels(type=known_type, outcome=outcome).inc()
     for row in audit:
         if row["line_id"] is not None:
             BALANCE_LINES.labels(producer=producer, kind=row["kind"] or "unknown", outcome="rejected").inc()

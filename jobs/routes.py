@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from jobs.sending import Outgoing
 
 
 class Route(NamedTuple):
@@ -33,6 +35,9 @@ MESSAGE_TYPES: tuple[str, ...] = tuple(ROUTES)
 QUARANTINE = Route("quarantine", "quarantine.undecodable")
 """Where the decoder sends payloads that are not dramatiq messages at all."""
 
+BILL_RUN_BATCH = Route("invoicing", "invoicing.bill_accounts")
+"""A bill run's batches of due accounts, produced only by the run's fan-out."""
+
 QUEUES: tuple[str, ...] = tuple(dict.fromkeys([*(r.queue_name for r in ROUTES.values()), QUARANTINE.queue_name]))
 """Every queue a worker consumes (bill-run batches share ``invoicing`` with their triggers)."""
 
@@ -44,3 +49,10 @@ def route_for(message_type: str) -> Route:
     except KeyError:
         known = ", ".join(MESSAGE_TYPES)
         raise ValueError(f"unknown message type {message_type!r}; expected one of {known}") from None
+
+
+def envelope_message(envelope: dict[str, Any], options: dict[str, Any] | None = None) -> Outgoing:
+    """The broker message that carries ``envelope`` to the actor its type routes to."""
+    route = route_for(envelope["type"])
+    return Outgoing(queue_name=route.queue_name, actor_name=route.actor_name, args=(envelope,),
+                    options=dict(options or {}))

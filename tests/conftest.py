@@ -21,7 +21,8 @@ import redis
 from sqlalchemy import Engine, text
 
 from models.tables import Base
-from worker.db import make_engine, migrate
+from models.tables.store import make_engine
+from models.migrations.runner import migrate
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432

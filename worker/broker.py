@@ -1,14 +1,11 @@
-"""Builds the dramatiq broker with billing-safe settings and installs it globally.
+"""The dramatiq broker with billing-safe settings, built on demand (nothing happens at import).
 
 dramatiq's defaults are not billing-safe (20 retries over days, no age limit, dead workers'
-messages back only after minutes): every number here comes from ``Settings``. Actors bind to
-the global broker when their module is imported, so ``jobs`` imports this module first.
-``BILLING_BROKER=stub`` selects dramatiq's in-memory broker (``billing simulate``, unit tests).
+messages back only after minutes): every number here comes from ``Settings``.
+``kind="stub"`` selects dramatiq's in-memory broker (``billing simulate``, tests).
 """
 
 from __future__ import annotations
-
-import os
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -24,8 +21,10 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from worker.dead_letters import DeadLetterRecorder
-from worker.settings import Settings, get_settings
+from worker.encoder import SafeJSONEncoder
+from worker.exposition import MetricsExposition
+from worker.logging import ProcessLogging
+from worker.settings import Settings
 
 
 def billing_middleware(settings: Settings) -> list[Middleware]:
@@ -42,20 +41,19 @@ def billing_middleware(settings: Settings) -> list[Middleware]:
             max_backoff=settings.max_backoff_ms,
         ),
         CurrentMessage(),
-        DeadLetterRecorder(),
     ]
 
 
-def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker:
-    """A Redis broker (production) or a StubBroker (simulation), not yet installed globally."""
-    kind = kind or os.environ.get("BILLING_BROKER", "redis")
+def build_broker(settings: Settings, kind: str = "redis") -> dramatiq.Broker:
+    """A Redis broker (production) or a StubBroker (simulation), not installed anywhere.
+
+    Only worker processes (dramatiq's CLI emits ``process_boot``) act on the logging and metrics
+    middleware; a client that merely enqueues is unaffected by them.
+    """
+    dramatiq.set_encoder(SafeJSONEncoder())  # the decoder that never raises, for every broker of the process
     middleware = billing_middleware(settings)
     if kind == "stub":
         return StubBroker(middleware=middleware)
-    from worker.logging import ProcessLogging
-    from worker.metrics import MetricsExposition
-
-    # Worker processes only (dramatiq's CLI emits process_boot): redacted logs, summed metrics.
     middleware += [ProcessLogging(settings), MetricsExposition(settings.metrics_port)]
     return RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
@@ -64,17 +62,3 @@ def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,
     )
-
-
-def install(settings: Settings | None = None, kind: str | None = None) -> dramatiq.Broker:
-    """Build the broker, make it dramatiq's global one, and use the never-raising decoder."""
-    broker = build_broker(settings or get_settings(), kind)
-    dramatiq.set_broker(broker)
-    # Imported only now: importing ``jobs`` declares actors, which must find this broker installed.
-    from jobs.encoder import SafeJSONEncoder
-
-    dramatiq.set_encoder(SafeJSONEncoder())
-    return broker
-
-
-broker = install()

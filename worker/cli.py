@@ -1,7 +1,7 @@
 """The `billing` command: run the stack, send messages, inspect and operate it.
 
-Every subcommand imports what it needs only when it runs: ``billing simulate`` must install the
-in-memory broker before any actor is declared, and ``billing preview`` touches no database.
+Every subcommand imports what it needs only when it runs, so a command starts without loading
+the database, broker and actor code that other commands need.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ EXIT_BAD_INPUT = 2
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from worker.preview import PreviewError, preview_file
+    from jobs.clock import clock_for
+    from jobs.preview import PreviewError, preview_file
+    from worker.settings import get_settings
 
+    settings = get_settings()
     try:
-        document = preview_file(Path(args.file), date.fromisoformat(args.as_of) if args.as_of else None)
+        document = preview_file(Path(args.file), date.fromisoformat(args.as_of) if args.as_of else None,
+                                settings, clock_for(settings.clock_start, settings.clock_started_at))
     except PreviewError as exc:
         print(f"billing preview: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -36,7 +40,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from worker.db import migrate
+    from models.migrations.runner import migrate
     from worker.settings import get_settings
 
     migrate(get_settings().database_url)
@@ -45,13 +49,13 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from worker.stack import run_worker
+    from worker.processes import run_worker
 
     return run_worker(processes=args.processes, threads=args.threads, queues=args.queues)
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:
-    from worker.stack import run_relay
+    from worker.processes import run_relay
 
     return run_relay()
 
@@ -63,62 +67,63 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from worker.stack import run_stack
+    from worker.processes import run_stack
 
     return run_stack()
 
 
 def _cmd_enqueue(args: argparse.Namespace) -> int:
-    from worker.admin import enqueue_file
+    from worker.commands.sending import enqueue_file
 
     return enqueue_file(args.type, Path(args.file))
 
 
 def _cmd_bill_run(args: argparse.Namespace) -> int:
-    from worker.admin import bill_run
+    from worker.commands.sending import bill_run
 
     return bill_run(args.date, wait=args.wait, timeout=args.timeout)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from worker.admin import status
+    from worker.commands.status import status
 
     return status(as_json=args.json)
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
-    from worker.admin import health
+    from worker.commands.status import health
 
     return health()
 
 
 def _cmd_dlq(args: argparse.Namespace) -> int:
-    from worker import admin
+    from worker.commands import dlq
 
     if args.action == "show":
-        return admin.dlq_show(args.id)
+        return dlq.dlq_show(args.id)
     if args.action == "replay":
-        return admin.dlq_replay(args.id)
-    return admin.dlq_list(code=args.code, limit=args.limit)
+        return dlq.dlq_replay(args.id)
+    return dlq.dlq_list(code=args.code, limit=args.limit)
 
 
 def _cmd_invoices(args: argparse.Namespace) -> int:
-    from worker.invoice_listing import print_invoices
+    from worker.commands.invoices import print_invoices
 
     return print_invoices(args.account, args.limit, as_json=args.json)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from worker.admin import audit
+    from worker.commands.audit import audit
 
     return audit(args.account, as_csv=args.csv)
 
 
 def _cmd_decide(args: argparse.Namespace) -> int:
-    from worker.admin import decide
+    from models.billing.approvals import Decision
+    from worker.commands.audit import approve_or_decline
 
-    return decide(args.line, decision="approved" if args.command == "approve" else "declined",
-                  identity=args.identity, reason=args.reason)
+    decision = Decision.APPROVED if args.command == "approve" else Decision.DECLINED
+    return approve_or_decline(args.line, decision=decision, identity=args.identity, reason=args.reason)
 
 
 def build_parser() -> argparse.ArgumentParser:

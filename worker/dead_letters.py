@@ -19,16 +19,14 @@ import redis
 import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db import transaction
-from worker.logging import scrub_text
+from jobs import dead_letters
+from jobs.context import JobContext
+from jobs.redaction import scrub_text
 
 log = structlog.get_logger(__name__)
 
-CODE = "retries_exhausted"
 DROPPED_OPTIONS = frozenset({"traceback", "retries", "requeue_timestamp", "redis_message_id", "eta"})
 """Options that describe past attempts (the traceback may quote personal data): not kept, not replayed."""
 
@@ -50,28 +48,10 @@ def kept_message(message: dramatiq.Message[Any]) -> dict[str, Any]:
     return document
 
 
-def record(sessions: sessionmaker[Session], message: dramatiq.Message[Any], now: datetime, attempts: int) -> bool:
+def record(ctx: JobContext, message: dramatiq.Message[Any], now: datetime, attempts: int) -> bool:
     """Store the dead letter as a rejection unless it is stored already; True when newly stored."""
-    from jobs import rejections
-    from models.tables.rejection import Rejection
-
-    envelope = message.args[0] if message.args and isinstance(message.args[0], dict) else None
-    envelope_id = envelope.get("id") if envelope is not None else None
-    with transaction(sessions) as session:
-        known = session.scalar(select(Rejection.id).where(
-            Rejection.code == CODE, Rejection.replay_message_id.is_(None),
-            Rejection.message_id == (envelope_id if isinstance(envelope_id, str) else message.message_id),
-        ))
-    if known is not None:
-        return False
-    raw = envelope if envelope is not None else {"id": message.message_id, "actor": message.actor_name,
-                                                  "args": list(message.args)}
-    rejections.record(
-        sessions, raw, code=CODE, now=now, message_type=envelope.get("type") if envelope else message.actor_name,
-        reason=f"{attempts} attempts failed; last error: {last_error(message)}",
-        kept=kept_message(message),
-    )
-    return True
+    return dead_letters.record(ctx, kept_message(message), now=now, attempts=attempts,
+                               last_error=last_error(message))
 
 
 def forget(client: redis.Redis, namespace: str, message: dramatiq.Message[Any]) -> None:
@@ -85,12 +65,13 @@ def forget(client: redis.Redis, namespace: str, message: dramatiq.Message[Any]) 
 class DeadLetterRecorder(Middleware):
     """Records each dead-lettered message in the database (best effort; ``sweep`` catches up)."""
 
-    def after_nack(self, broker: dramatiq.Broker, proxy: MessageProxy) -> None:
-        from jobs import runtime
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
 
+    def after_nack(self, broker: dramatiq.Broker, proxy: MessageProxy) -> None:
         message: dramatiq.Message[Any] = proxy._message
         try:
-            record(runtime.get().sessions, message, datetime.now(UTC), attempts=message.options.get("retries", 0))
+            record(self.ctx, message, datetime.now(UTC), attempts=message.options.get("retries", 0))
         except SQLAlchemyError:
             log.warning("dead_letter_not_recorded_yet", message_id=message.message_id, queue=message.queue_name,
                         error=traceback.format_exc(limit=1).strip().splitlines()[-1])
@@ -100,8 +81,7 @@ class DeadLetterRecorder(Middleware):
             forget(client, getattr(broker, "namespace", ""), message)
 
 
-def sweep(client: redis.Redis, namespace: str, queues: tuple[str, ...], sessions: sessionmaker[Session],
-          now: datetime) -> int:
+def sweep(ctx: JobContext, client: redis.Redis, namespace: str, queues: tuple[str, ...], now: datetime) -> int:
     """Record every dead letter still in Redis, then remove it there; return how many were recorded."""
     recorded = 0
     for queue in queues:
@@ -113,6 +93,6 @@ def sweep(client: redis.Redis, namespace: str, queues: tuple[str, ...], sessions
                 continue
             message.options["redis_message_id"] = redis_id.decode() if isinstance(redis_id, bytes) else redis_id
             # Redis keeps the copy enqueued for the last attempt: one retry fewer than were made.
-            recorded += record(sessions, message, now, attempts=message.options.get("retries", 0) + 1)
+            recorded += record(ctx, message, now, attempts=message.options.get("retries", 0) + 1)
             forget(client, namespace, message)
     return recorded

@@ -14,9 +14,11 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.metrics import DEAD_LETTERS, QUEUE_DEPTH
+from jobs.outcomes import REPLAYABLE
 from jobs.routes import QUEUES, ROUTES
-from worker.db import transaction
-from worker.metrics import DEAD_LETTERS, QUEUE_DEPTH
+from models.tables.rejection import Rejection
+from models.tables.store import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -38,8 +40,6 @@ def queue_depths(client: redis.Redis, namespace: str) -> dict[str, dict[str, int
 
 def replayable_dead_letters(sessions: sessionmaker[Session]) -> Counter[str]:
     """Rejections a replay could cure that nobody replayed yet, by the queue their type routes to."""
-    from jobs.rejections import REPLAYABLE
-    from models.tables.rejection import Rejection
 
     with transaction(sessions) as session:
         rows = session.execute(

@@ -23,8 +23,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import Engine, text
 
-from worker.logging import scrub_text
+from jobs.redaction import scrub_text
+from models.tables.store import make_engine
+from worker.logging import configure_logging
 from worker.metrics import render
+from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -144,13 +147,9 @@ class _HealthHandler(BaseHTTPRequestHandler):
 def serve_worker_endpoint() -> int:
     """``billing worker``'s ``/metrics`` (every worker process summed) and ``/healthz``; runs until killed.
 
-    dramatiq's CLI forks a process for it (``worker.metrics.MetricsExposition.forks``) once the worker
+    dramatiq's CLI forks a process for it (``worker.exposition.MetricsExposition.forks``) once the worker
     processes are up, and stops it with SIGTERM with them.
     """
-    from worker.db import make_engine
-    from worker.logging import configure_logging
-    from worker.settings import get_settings
-
     settings = get_settings()
     configure_logging(settings)
     engine = make_engine(settings.database_url)

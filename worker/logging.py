@@ -1,26 +1,17 @@
-"""Structured logging for the whole process, and the project's one redaction policy.
+"""Structured logging for the whole process, redacted by ``jobs.redaction``.
 
 Every line the process writes goes to stderr through structlog's processors: our own structlog
 loggers and the stdlib loggers of dramatiq and SQLAlchemy alike (bridged with
 ``structlog.stdlib.ProcessorFormatter``), so production logs are JSON from the first line to the last.
 
-Redaction is ours to do: structlog has none built in (hynek/structlog#152), and dramatiq logs the
-full repr of a failing message, envelope and body included, at ERROR. ``redact`` (the log processor)
-and ``redact_payload`` (for stored rejection payloads and dead-letter views) share one walk, so a
-secret or a customer's name is hidden the same way everywhere.
+dramatiq logs the full repr of a failing message, envelope and body included, at ERROR: ``redact``
+(the log processor) walks every event with the same policy as stored rejection payloads.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import enum
 import logging
-import re
 import sys
-import uuid
-from collections.abc import Mapping
-from typing import Any, Final
 
 import dramatiq
 import structlog
@@ -28,115 +19,8 @@ from dramatiq.middleware import Middleware
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from jobs.redaction import walk
 from worker.settings import Settings
-
-REDACTED: Final = "[redacted]"
-EMAIL_MASK: Final = "[email]"
-
-SENSITIVE_KEYS: Final[frozenset[str]] = frozenset(
-    {
-        # secrets
-        "secret", "secrets", "client_secret", "signature", "password", "passwd", "token",
-        "access_token", "refresh_token", "authorization", "cookie", "set_cookie", "api_key",
-        "x_api_key", "key", "keys", "private_key", "secret_key", "signing_key", "hmac_key",
-        # personal data: identity
-        "name", "first_name", "last_name", "full_name", "given_name", "family_name", "display_name",
-        "company", "company_name", "legal_name", "author", "date_of_birth", "birth_date",
-        # personal data: contact and location
-        "email", "e_mail", "email_address", "phone", "phone_number", "mobile", "address",
-        "street", "address_line1", "address_line2", "postal_code", "postcode", "zip", "zip_code",
-        "ip", "ip_address",
-        # personal data: payment and tax
-        "iban", "account_number", "card_number", "pan", "cvc", "cvv", "tax_id", "vat_id",
-        "vat_number", "ssn",
-        # free text written by people
-        "label", "note", "notes", "comment", "comments",
-    }
-)  # fmt: skip
-"""Keys (lowercased, ``-`` read as ``_``) whose values are never logged nor stored in a rejection payload.
-
-Two families. Secrets (signatures, keys, tokens, credentials): a leak lets someone forge messages or
-reach our systems. Personal data (a person's or company's name, contact details, payment details,
-free-text labels and notes a human typed, the author's identity): logs and dead-letter views are kept
-longer and read more widely than the database, so they must not spread it. ``key`` and ``name`` are
-deliberately broad; ids (``key_id``, ``account_id``, ``actor_name``) stay visible. ``reason`` is not
-listed: it carries our own rejection reasons (e-mails inside it are still masked).
-"""
-
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
-_HEX_SECRET = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64,}(?![0-9A-Fa-f])")
-# PostgreSQL's NOT NULL and CHECK violations quote the whole row, names included, in their DETAIL.
-_FAILING_ROW = re.compile(r"(Failing row contains )\((?:[^()]|\([^()]*\))*\)")
-_KEY_ALTERNATION = "|".join(key.replace("_", "[-_]") for key in sorted(SENSITIVE_KEYS, key=len, reverse=True))
-# `'name': 'Jane'`, `"email": "..."`, `name='Jane'`: sensitive pairs inside reprs and JSON text, such as
-# the message repr dramatiq puts in its error lines. A value that opens a container is left to the
-# inner keys.
-_KEY_VALUE = re.compile(
-    rf"""(?P<key>(?P<q>["']?)(?<![\w-])(?:{_KEY_ALTERNATION})(?P=q))(?P<sep>\s*[:=]\s*)"""
-    r"""(?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|(?![\[{(])[^\s,;&)\]}]+)""",
-    re.IGNORECASE,
-)
-_PLAIN_SCALARS: Final = (bool, int, float, decimal.Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID)
-
-
-def is_sensitive_key(key: object) -> bool:
-    """Whether values under ``key`` are hidden (case-insensitive; ``E-Mail`` is ``e_mail``)."""
-    return isinstance(key, str) and key.lower().replace("-", "_") in SENSITIVE_KEYS
-
-
-def _mask_pair(match: re.Match[str]) -> str:
-    value = match["value"]
-    quote = value[0] if value[0] in "'\"" else ""
-    return f"{match['key']}{match['sep']}{quote}{REDACTED}{quote}"
-
-
-def scrub_text(text: str) -> str:
-    """Mask what free text can hide: URL credentials, sensitive ``key: value`` pairs, e-mails, hex secrets."""
-    return scrub_values(_KEY_VALUE.sub(_mask_pair, text))
-
-
-def scrub_values(text: str) -> str:
-    """Mask the values that give themselves away wherever they stand: URL credentials, e-mails, hex secrets.
-
-    For our own sentences (rejection reasons), whose ``field: reason`` shape would read as pairs.
-    """
-    text = _URL_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", text)
-    text = _FAILING_ROW.sub(rf"\g<1>({REDACTED})", text)
-    text = _EMAIL.sub(EMAIL_MASK, text)
-    return _HEX_SECRET.sub(REDACTED, text)
-
-
-def redact_payload(obj: Any) -> Any:
-    """A redacted copy of ``obj``; the input is never changed.
-
-    Dicts, lists, tuples and sets are walked (and come back as plain ``dict``, ``list``, ``tuple``,
-    ``list``), values under sensitive keys become ``"[redacted]"``, strings (keys included) are
-    scrubbed, bytes are decoded and scrubbed, numbers, dates and ids pass, and any other object
-    becomes its scrubbed ``repr`` (which is what a log renderer would have printed).
-    """
-    return _walk(obj, by_key=True)
-
-
-def _walk(obj: Any, *, by_key: bool) -> Any:
-    if obj is None or isinstance(obj, (*_PLAIN_SCALARS, enum.Enum)):
-        return obj
-    if isinstance(obj, str):
-        return scrub_text(obj)
-    if isinstance(obj, (bytes, bytearray)):
-        return scrub_text(bytes(obj).decode("utf-8", errors="backslashreplace"))
-    if isinstance(obj, Mapping):
-        return {
-            _walk(key, by_key=by_key): (
-                REDACTED if by_key and is_sensitive_key(key) else _walk(value, by_key=by_key)
-            )
-            for key, value in obj.items()
-        }
-    if isinstance(obj, tuple):
-        return tuple(_walk(item, by_key=by_key) for item in obj)
-    if isinstance(obj, (list, set, frozenset)):
-        return [_walk(item, by_key=by_key) for item in obj]
-    return scrub_text(repr(obj))
 
 
 def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -145,9 +29,9 @@ def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Ev
     The ``exception`` entry is structlog's own traceback structure (its frames have a ``name``: the
     function), so only its text is scrubbed.
     """
-    redacted: EventDict = _walk({k: v for k, v in event_dict.items() if k != "exception"}, by_key=True)
+    redacted: EventDict = walk({k: v for k, v in event_dict.items() if k != "exception"}, by_key=True)
     if "exception" in event_dict:
-        redacted["exception"] = _walk(event_dict["exception"], by_key=False)
+        redacted["exception"] = walk(event_dict["exception"], by_key=False)
     return redacted
 
 

@@ -20,18 +20,20 @@ from typing import Any, Protocol
 import psycopg
 import redis
 import structlog
-from sqlalchemy import Engine, Table, func, select, text, update
+from sqlalchemy import Engine, Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.clock import Clock
+from jobs.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
 from jobs.numbering import number_pending
 from models.tables.invoice import Invoice
+from models.tables.locks import LockSpace, try_lock
 from models.tables.outbox import OutboxEvent
-from worker.db import is_postgres, transaction
-from worker.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
+from models.tables.store import is_postgres, transaction
 
 log = structlog.get_logger(__name__)
 
-RELAY_LOCK_KEY = 0x0B1_11E5
+RELAY_LOCK_KEY = "outbox-relay"
 """Advisory lock id held by the publishing relay for the length of one batch."""
 
 
@@ -86,7 +88,7 @@ def _publishing(session: Session) -> bool:
     """Take the publishing lock for this transaction (PostgreSQL); False if another relay has it."""
     if not is_postgres(session):
         return True  # SQLite: one writer at a time anyway
-    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}))
+    return try_lock(session, LockSpace.RELAY, RELAY_LOCK_KEY)
 
 
 def relay_once(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
@@ -189,7 +191,7 @@ class OutboxWakeup:
 
 
 def run(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
-        interval: float, stop: threading.Event, clock: Any, invoice_prefix: str = "INV") -> None:
+        interval: float, stop: threading.Event, clock: Clock, invoice_prefix: str = "INV") -> None:
     """Relay until ``stop`` is set; errors are logged and retried, never fatal."""
     bind = sessions.kw.get("bind")
     wakeup = OutboxWakeup(bind, stop) if isinstance(bind, Engine) else None

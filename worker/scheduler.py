@@ -1,17 +1,32 @@
-"""The built-in scheduler: a bill-run trigger every hour, and a sweep of parked messages.
+"""The built-in scheduler: a bill-run trigger every hour, and a sweep of parked messages and dead letters.
 
 Bill runs are level-triggered ("bill everything due up to now"), so a late, skipped or doubled
 tick costs nothing: the next one finds every period that fell due meanwhile, and unique keys make
-a second trigger for the same date a no-op.
+a second trigger for the same date a no-op. The tick never depends on a sweep: a sweep that fails
+is logged and tried again a minute later, while the hourly trigger goes out on time.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 
+import dramatiq
+import redis
 import structlog
+
+from jobs import parking
+from jobs.context import JobContext
+from jobs.routes import QUEUES
+from jobs.signer import Signer
+from worker import dead_letters
+from worker.broker import build_broker
+from worker.client import send
+from worker.commands import wall_clock
+from worker.context import build_context
+from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -23,59 +38,52 @@ def seconds_to_next_tick(now: float, interval: int) -> float:
     return interval - (now % interval)
 
 
-def tick() -> None:
+def tick(broker: dramatiq.Broker, signer: Signer) -> None:
     """Send one bill-run trigger for "now"."""
-    from jobs.client import Signer, send
-    from worker.broker import install
-    from worker.settings import get_settings
-
-    settings = get_settings()
-    broker = install(settings)
-    message_id = send(broker, "bill_run.trigger", {}, Signer.from_settings(settings), now=datetime.now(UTC))
+    message_id = send(broker, "bill_run.trigger", {}, signer, now=wall_clock())
     log.info("bill_run_triggered", message_id=message_id)
 
 
-def sweep() -> None:
+def sweep(ctx: JobContext, settings: Settings) -> None:
     """Re-send parked messages whose account exists, reject expired ones, record Redis dead letters."""
-    import redis
-
-    from jobs import parking, runtime
-    from jobs.routes import QUEUES
-    from worker import clock, dead_letters
-    from worker.broker import install
-
-    rt = runtime.get()
-    resumed, expired = parking.sweep(rt.sessions, install(rt.settings), clock.current().now())
+    resumed, expired = parking.sweep(ctx, ctx.now())
     if resumed or expired:
         log.info("parked_messages_swept", resumed=resumed, rejected=expired)
-    client = redis.Redis.from_url(rt.settings.redis_url)
-    recorded = dead_letters.sweep(client, f"{rt.settings.namespace}:dramatiq", QUEUES, rt.sessions,
-                                  datetime.now(UTC))
+    client = redis.Redis.from_url(settings.redis_url)
+    recorded = dead_letters.sweep(ctx, client, f"{settings.namespace}:dramatiq", QUEUES, wall_clock())
     if recorded:
         log.warning("dead_letters_recorded", count=recorded)
 
 
+def _guarded(what: str, action: Callable[[], None]) -> None:
+    """Run one duty of the scheduler; a failure is logged and never stops the others."""
+    try:
+        action()
+    except Exception:
+        log.exception(f"scheduler_{what}_failed")
+
+
 def run_scheduler(*, once: bool = False) -> int:
-    from worker.settings import get_settings
-
-    interval = get_settings().scheduler_interval_seconds
+    settings = get_settings()
+    broker = build_broker(settings)
+    ctx = build_context(settings, broker)
+    signer = Signer.from_settings(settings)
+    interval = settings.scheduler_interval_seconds
     stop = threading.Event()
-    import signal
-
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    tick()
+    _guarded("tick", lambda: tick(broker, signer))
     if once:
-        sweep()
+        _guarded("sweep", lambda: sweep(ctx, settings))
         return 0
     next_tick = time.time() + seconds_to_next_tick(time.time(), interval)
+    next_sweep = time.time()
     while not stop.is_set():
-        try:
-            sweep()
-            if time.time() >= next_tick:
-                tick()
-                next_tick = time.time() + seconds_to_next_tick(time.time(), interval)
-        except Exception:
-            log.exception("scheduler_tick_failed")
-        stop.wait(min(SWEEP_SECONDS, max(0.1, next_tick - time.time())))
+        if time.time() >= next_sweep:
+            _guarded("sweep", lambda: sweep(ctx, settings))
+            next_sweep = time.time() + SWEEP_SECONDS
+        if time.time() >= next_tick:
+            _guarded("tick", lambda: tick(broker, signer))
+            next_tick = time.time() + seconds_to_next_tick(time.time(), interval)
+        stop.wait(max(0.1, min(next_sweep, next_tick) - time.time()))
     return 0

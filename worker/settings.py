@@ -1,22 +1,25 @@
-"""One frozen settings object, read from the environment (prefix ``BILLING_``) once.
+"""The worker's settings, read from the environment (prefix ``BILLING_``) once.
 
-Defaults run on a fresh machine with nothing configured: a SQLite file in ``.billing/`` and the
-local Redis (or an embedded one, see ``worker.redis_server``). Production sets
-``BILLING_DATABASE_URL`` and ``BILLING_REDIS_URL``.
+They extend the job settings (``jobs.settings.JobSettings``) with what only the process shell
+needs: where the database and Redis are, the broker's limits, ports and logging. Defaults run on
+a fresh machine with nothing configured: a SQLite file in ``.billing/`` and the local Redis (or an
+embedded one, see ``worker.redis_server``). Production sets ``BILLING_DATABASE_URL`` and
+``BILLING_REDIS_URL``.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from pydantic import AwareDatetime, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-DEFAULT_HOME = Path(".billing")
+from jobs.settings import DEFAULT_HOME, JobSettings
+
+__all__ = ["DEFAULT_HOME", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings):
+class Settings(JobSettings):
     model_config = SettingsConfigDict(env_prefix="BILLING_", frozen=True, extra="ignore")
 
     database_url: str = Field(
@@ -30,18 +33,6 @@ class Settings(BaseSettings):
     namespace: str = Field(default="billing", description="Prefix of every Redis key the worker uses.")
     events_stream: str = Field(default="events:invoice", description="Redis Stream of invoice events.")
     events_maxlen: int = Field(default=1_000_000, description="Approximate cap of the event stream.")
-    event_source: str = Field(default="urn:billing-worker", description="CloudEvents `source`.")
-
-    producers_file: Path | None = Field(
-        default=None, description="JSON file of producers, their keys and permissions."
-    )
-    signature_tolerance_seconds: int = Field(default=300, ge=1)
-    combine_invoices: bool = Field(default=True, description="Client default; an account's own value wins.")
-    invoice_prefix: str = Field(default="INV", description="Invoice numbers read PREFIX-YYYY-NNNNNN.")
-    max_catch_up_periods: int = Field(default=36, ge=1)
-    unknown_account_grace_seconds: int = Field(default=3600, ge=0)
-    max_deliveries: int = Field(default=5, ge=1, description="Deliveries before a message is quarantined.")
-
     max_retries: int = Field(default=5, ge=0)
     min_backoff_ms: int = Field(default=1_000, ge=1)
     max_backoff_ms: int = Field(default=300_000, ge=1)
@@ -55,12 +46,9 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Messages a worker process holds per queue; 0 = dramatiq's 2 x threads."
     )
     maintenance_chance: int = Field(default=50_000, ge=1, le=1_000_000)
-
-    bill_run_batch_size: int = Field(default=300, ge=1)
     scheduler_interval_seconds: int = Field(default=3600, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_interval_seconds: float = Field(default=0.2, gt=0)
-
     clock_start: AwareDatetime | None = Field(
         default=None,
         description="Rehearsal only: the stack's clock starts at this instant (e.g. 2018-11-30T10:00:00Z) "
@@ -69,7 +57,6 @@ class Settings(BaseSettings):
     clock_started_at: AwareDatetime | None = Field(
         default=None, description="The real instant at which clock_start held (set by `billing run`)."
     )
-
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus endpoint; 0 turns it off.")
     metrics_host: str = Field(
         default="127.0.0.1", description="Where /metrics and /healthz listen (unauthenticated: 0.0.0.0 only in a "

@@ -9,12 +9,32 @@ account is billed on its own local date. Output format: the acceptance README.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+
+import dramatiq
+from sqlalchemy import select
+
+from jobs import parking
+from jobs.clock import ManualClock, local_date
+from jobs.envelope import make_envelope
+from jobs.producers import SIMULATION_PRODUCER, ProducerRegistry, registry_from_mapping
+from models.billing.balance import remaining_credit
+from models.billing.money import format_amount
+from models.migrations.runner import migrate
+from models.tables.account import Account
+from models.tables.mapping import open_balance_lines
+from models.tables.rejection import Rejection
+from models.tables.store import transaction
+from worker.actors import declare_actors
+from worker.broker import build_broker
+from worker.client import build_message
+from worker.context import build_context, dispose
+from worker.outbox import MemoryPublisher, relay_once
+from worker.settings import Settings
 
 HOUR = timedelta(hours=1)
 SIMULATION_MAX_AGE_MS = 200 * 365 * 24 * 3600 * 1000
@@ -37,15 +57,6 @@ class Simulation:
     """One scenario run; ``run()`` returns the printed document."""
 
     def __init__(self, scenario: dict[str, Any], workdir: Path) -> None:
-        os.environ["BILLING_BROKER"] = "stub"
-        from jobs import runtime
-        from jobs.producers import SIMULATION_PRODUCER, ProducerRegistry, registry_from_mapping
-        from worker import broker as broker_module
-        from worker import clock as clock_module
-        from worker.db import migrate
-        from worker.outbox import MemoryPublisher
-        from worker.settings import Settings
-
         self.scenario = scenario
         options = dict(scenario.get("settings") or {})
         producers = options.pop("producers", None)
@@ -60,22 +71,16 @@ class Simulation:
         registry = registry_from_mapping(producers) if producers else ProducerRegistry(producers={})
         registry.producers.setdefault(SIMULATION_PRODUCER.name, SIMULATION_PRODUCER)
         self.registry = registry
-        self.runtime = runtime.configure(self.settings, registry)
-        self.broker = broker_module.install(self.settings, kind="stub")
-        import jobs.actors  # noqa: F401 - declares the actors on the stub broker
-
-        self.broker.emit_after("process_boot")
         messages = scenario.get("messages") or []
         first = _instant(messages[0]["at"]) if messages else _instant(f"{scenario['until']}T00:00:00Z")
-        self.clock = clock_module.ManualClock(first)
-        clock_module.use(self.clock)
+        self.clock = ManualClock(first)
+        self.broker = build_broker(self.settings, kind="stub")
+        self.ctx = build_context(self.settings, self.broker, clock=self.clock, registry=registry)
+        declare_actors(self.broker, self.ctx, self.settings)
+        self.broker.emit_after("process_boot")
         self.publisher = MemoryPublisher()
 
     def run(self) -> dict[str, Any]:
-        import dramatiq
-
-        from jobs import parking
-
         messages = sorted(
             ((_instant(m["at"]), index, m) for index, m in enumerate(self.scenario.get("messages") or [])),
             key=lambda item: (item[0], item[1]),
@@ -89,7 +94,7 @@ class Simulation:
                 self.clock.set(tick)
                 self._send("bill_run.trigger", {}, tick)
                 self._drain(worker)
-                parking.sweep(self.runtime.sessions, self.broker, tick)
+                parking.sweep(self.ctx, tick)
                 self._drain(worker)
                 while pending and pending[0][0] < tick + HOUR:
                     at, _, message = pending.pop(0)
@@ -102,8 +107,6 @@ class Simulation:
         return self._report(end - timedelta(seconds=1))
 
     def _send(self, message_type: str, body: Any, at: datetime, spec: dict[str, Any] | None = None) -> None:
-        from jobs.client import build_message
-        from jobs.envelope import make_envelope
         from jobs.producers import SIMULATION_PRODUCER
 
         spec = spec or {}
@@ -132,25 +135,13 @@ class Simulation:
                 return
 
     def _relay(self) -> None:
-        from worker.outbox import relay_once
-
-        while relay_once(self.runtime.sessions, self.publisher, source=self.settings.event_source,
+        while relay_once(self.ctx.sessions, self.publisher, source=self.settings.event_source,
                          batch_size=self.settings.relay_batch_size, now=self.clock.now(),
                          invoice_prefix=self.settings.invoice_prefix):
             pass
 
     def _report(self, last_instant: datetime) -> dict[str, Any]:
-        from sqlalchemy import select
-
-        from jobs.invoicing import remaining_credit
-        from models.billing.money import format_amount
-        from models.tables.account import Account
-        from models.tables.mapping import open_balance_lines
-        from models.tables.rejection import Rejection
-        from worker.clock import local_date
-        from worker.db import transaction
-
-        with transaction(self.runtime.sessions) as session:
+        with transaction(self.ctx.sessions) as session:
             balances = {
                 account.id: {"credit": format_amount(
                     remaining_credit(open_balance_lines(session, account.id),
@@ -174,4 +165,4 @@ def simulate_file(path: Path) -> dict[str, Any]:
         try:
             return simulation.run()
         finally:
-            simulation.runtime.engine.dispose()
+            dispose(simulation.ctx)

@@ -149,3 +149,12 @@ def apply_balance(
             left[line.line_id] = replace(line, remaining_minor=sign * (available - used))
 
     return BalanceOutcome(tuple(movements), tuple(left.values()))
+
+
+def remaining_credit(lines: Sequence[OpenBalanceLine], as_of: date) -> int:
+    """Unused customer credit still usable on ``as_of`` (expired credit is not counted)."""
+    return sum(
+        abs(line.remaining_minor)
+        for line in lines
+        if line.is_credit and (line.expires_on is None or line.expires_on >= as_of)
+    )

@@ -35,9 +35,3 @@ class InvalidSchedule(BillingError):
 
 class CatchUpTooLong(BillingError):
     """A retroactive start that would bill more periods at once than the configured bound."""
-
-
-class CurrencyMismatch(BillingError):
-    """A balance line in another currency than its account's."""
-
-    code = "currency_mismatch"

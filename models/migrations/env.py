@@ -1,26 +1,30 @@
 """Alembic environment: migrates ``Base.metadata`` on PostgreSQL or SQLite.
 
-The URL comes from the Alembic config (``sqlalchemy.url``, set by ``worker.db.migrate`` and the
-tests) or else from the worker's settings, so ``alembic upgrade head`` at the repository root
-migrates the same database the worker uses. Concurrent upgrades are serialised: an advisory lock
-on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite; the loser then finds nothing left to do.
+Whoever migrates hands over the connection (``config.attributes["connection"]``, as
+``models.migrations.runner.migrate`` does); the ``alembic`` command line has none and connects to
+``sqlalchemy.url``, else ``BILLING_DATABASE_URL``, else the default SQLite file, so ``alembic
+upgrade head`` at the repository root migrates the same database the worker uses. Concurrent
+upgrades are serialised: an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite; the loser
+then finds nothing left to do.
 """
 
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
 from typing import Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from models.tables import Base
 from models.tables.base import PERCENT_PRECISION, PERCENT_SCALE, Percent, UTCDateTime
-from worker.db import make_engine
-from worker.settings import get_settings
+from models.tables.locks import LockSpace, lock
+from models.tables.store import make_engine
 
 MIGRATION_LOCK_KEY = "billing-worker:migrations"
+DEFAULT_URL = "sqlite:///.billing/billing.sqlite3"
 
 config = context.config
 if config.config_file_name is not None:
@@ -33,7 +37,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    return get_settings().database_url
+    return os.environ.get("BILLING_DATABASE_URL", DEFAULT_URL)
 
 
 def _render_item(kind: str, obj: object, _context: AutogenContext) -> str | Literal[False]:
@@ -63,29 +67,34 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def run_migrations_online() -> None:
+def _migrate(connection: Connection) -> None:
     """Migrate in one transaction, holding the migration lock."""
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+        render_item=_render_item,
+        # SQLite DDL is transactional once SQLAlchemy emits BEGIN itself (models.tables.store does).
+        transactional_ddl=True,
+    )
+    with context.begin_transaction():
+        lock(connection, LockSpace.MIGRATIONS, MIGRATION_LOCK_KEY)
+        context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            _check_sqlite_foreign_keys(connection)
+
+
+def run_migrations_online() -> None:
+    """Migrate on the connection we were given, or else on one of our own."""
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _migrate(given)
+        return
     engine = make_engine(_url(), foreign_keys=False)
     try:
         with engine.connect() as connection:
-            context.configure(
-                connection=connection,
-                target_metadata=target_metadata,
-                compare_type=True,
-                render_as_batch=connection.dialect.name == "sqlite",
-                render_item=_render_item,
-                # SQLite DDL is transactional once SQLAlchemy emits BEGIN itself (worker.db does).
-                transactional_ddl=True,
-            )
-            with context.begin_transaction():
-                if connection.dialect.name == "postgresql":
-                    connection.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                        {"key": MIGRATION_LOCK_KEY},
-                    )
-                context.run_migrations()
-                if connection.dialect.name == "sqlite":
-                    _check_sqlite_foreign_keys(connection)
+            _migrate(connection)
     finally:
         engine.dispose()
 

@@ -79,7 +79,7 @@ def _wait_finished(ctx: Context, message_id: str, timeout: float, worker: proces
 
 
 def run_bill_run(ctx: Context, accounts: int) -> BillRunResult:
-    from jobs.client import send
+    from worker.client import send
 
     shape = DueShape.for_today(utc_today())
     truncate_all(ctx.conninfo)

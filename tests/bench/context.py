@@ -51,7 +51,7 @@ def utc_today() -> date:
 
 def make_context(services: Services, logs: Path, processes: int, threads: int) -> Context:
     """Import the product only now: its settings and broker read the run's environment once."""
-    from jobs.client import Signer
+    from jobs.signer import Signer
     from worker.broker import install
     from worker.settings import Settings, get_settings
 

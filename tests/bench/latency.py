@@ -2,7 +2,7 @@
 
 ``billing worker`` and ``billing relay`` run and are idle (a few warm-up messages first, not
 counted). One fresh account per message (one-period catch-up), sent at ``rate`` per second with
-``jobs.client.send``; a reader thread blocks on ``XREAD`` and matches each event's subject (the
+``worker.client.send``; a reader thread blocks on ``XREAD`` and matches each event's subject (the
 account) to its send time. The event's ``time`` (when the actor received the message) splits the
 latency into queue pickup and processing + relay.
 """
@@ -81,7 +81,7 @@ class LatencyResult:
 
 
 def _send_all(ctx: Context, prefix: str, count_: int, rate: float, today: date) -> dict[str, float]:
-    from jobs.client import send
+    from worker.client import send
 
     sent: dict[str, float] = {}
     begin = time.monotonic()

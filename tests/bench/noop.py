@@ -26,7 +26,7 @@ def enqueue_noops(ctx: Context, messages: int, today: date) -> float:
     """Pipelined like ``send_many``, through the same broker script, onto the no-op queue."""
     import dramatiq
 
-    from jobs.client import _enqueue_pipelined
+    from worker.client import _enqueue_pipelined
 
     now = datetime.now(UTC)
     begin = time.perf_counter()

@@ -1,6 +1,6 @@
 """Part 2a: N ``account.onboard`` messages (three-period catch-up) through ``billing worker``.
 
-All messages are enqueued first (``jobs.client.send_many``, pipelined), then the workers start;
+All messages are enqueued first (``worker.client.send_many``, pipelined), then the workers start;
 the figure is the drain rate between the first and the last ack (``tests.bench.drain``).
 """
 
@@ -27,7 +27,7 @@ def onboard_account_id(index: int) -> str:
 
 def enqueue_onboardings(ctx: Context, messages: int, today: date) -> float:
     """Sign and pipeline ``messages`` onboardings; return the enqueue rate."""
-    from jobs.client import send_many
+    from worker.client import send_many
 
     bodies = (("account.onboard", catch_up_body(onboard_account_id(i), today)) for i in range(messages))
     begin = time.perf_counter()

@@ -102,7 +102,7 @@ def benchmark(args: argparse.Namespace, command: str, logs: Path) -> Any:
         from tests.bench.context import make_context
         from tests.bench.machine import describe
         from tests.bench.results import Results
-        from worker.db import migrate
+        from models.migrations.runner import migrate
 
         migrate(services.sqlalchemy_url)
         ctx = make_context(services, logs, args.processes, args.threads)

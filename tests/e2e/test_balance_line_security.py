@@ -29,7 +29,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, func, select, text
 
-from jobs.client import build_message
+from worker.client import build_message
 from jobs.envelope import make_envelope
 from models.tables import Base
 from models.tables.balance_entry import BalanceEntry

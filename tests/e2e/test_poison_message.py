@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from jobs.client import Signer, build_message
+from jobs.signer import Signer
+from worker.client import build_message
 from tests.e2e.stack import SECRET, onboarding, running, scalar, stack_environment, wait_for
 from worker.broker import build_broker
 from worker.settings import Settings

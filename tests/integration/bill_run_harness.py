@@ -72,7 +72,7 @@ class Harness:
 
     def onboard(self, body: dict[str, Any]) -> str:
         from jobs.onboarding import MESSAGE_TYPE, handle_onboard_account
-        from jobs.receiving import receive
+        from jobs.pipeline import receive
 
         outcome = receive(MESSAGE_TYPE, self.envelope(MESSAGE_TYPE, body), handle_onboard_account)
         self.relay()

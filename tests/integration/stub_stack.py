@@ -24,7 +24,7 @@ import dramatiq
 from sqlalchemy import Engine
 
 from jobs import runtime
-from jobs.client import build_message
+from worker.client import build_message
 from jobs.envelope import make_envelope
 from jobs.producers import ProducerRegistry, registry_from_mapping
 from worker import clock

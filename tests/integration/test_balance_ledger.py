@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
-from jobs.invoicing import remaining_credit
+from models.billing.balance import remaining_credit
 from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
@@ -33,7 +33,7 @@ from tests.integration.producers import (
 )
 from tests.integration.stub_stack import StubStack
 from worker.admin import decide
-from worker.db import transaction
+from models.tables.store import transaction
 from worker.metrics import REGISTRY
 
 pytestmark = pytest.mark.integration

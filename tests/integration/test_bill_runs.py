@@ -20,7 +20,8 @@ from models.tables.invoice_line import InvoiceLine
 from models.tables.outbox import OutboxEvent
 from models.tables.subscription import Subscription
 from tests.integration.bill_run_harness import Harness, seed_due_accounts, ticks
-from worker.db import make_engine, migrate
+from models.tables.store import make_engine
+from models.migrations.runner import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -388,7 +389,7 @@ def test_a_redelivered_trigger_starts_no_second_run(pg: tuple[str, Engine]) -> N
 
 def test_a_redelivered_batch_changes_no_counter(database: tuple[str, Engine]) -> None:
     from jobs.bill_runs import BatchOutcome, bill_batch
-    from worker.db import transaction
+    from models.tables.store import transaction
 
     url, engine = database
     ids = [f"acct-{n}" for n in range(4)]

@@ -9,7 +9,7 @@ import redis
 from sqlalchemy import Engine, insert
 
 from models.tables.rejection import Rejection
-from worker.db import make_session_factory
+from models.tables.store import make_session_factory
 from worker.gauges import queue_depths, sample
 from worker.metrics import DEAD_LETTERS, QUEUE_DEPTH, REGISTRY
 

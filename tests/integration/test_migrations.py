@@ -32,7 +32,8 @@ from models.tables import (
     Rejection,
     Subscription,
 )
-from worker.db import alembic_config, make_engine, make_session_factory, migrate, transaction
+from models.tables.store import make_engine, make_session_factory, transaction
+from models.migrations.runner import alembic_config, migrate
 
 pytestmark = pytest.mark.integration
 

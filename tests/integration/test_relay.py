@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import Engine, func, insert, select
 
 from models.tables.outbox import OutboxEvent, new_event_id
-from worker.db import make_session_factory
+from models.tables.store import make_session_factory
 from worker.outbox import MemoryPublisher, RedisStreamPublisher, relay_once, run
 
 pytestmark = pytest.mark.integration

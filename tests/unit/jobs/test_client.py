@@ -11,17 +11,9 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from jobs.client import (
-    KEY_ID_ENV,
-    PRODUCER_ENV,
-    SECRET_ENV,
-    BodyFileError,
-    Signer,
-    build_message,
-    read_bodies,
-    send,
-    send_many,
-)
+from jobs.signer import KEY_ID_ENV, PRODUCER_ENV, SECRET_ENV, Signer
+from jobs.body_files import BodyFileError, read_bodies
+from worker.client import build_message, send, send_many
 from jobs.envelope import verify
 from jobs.errors import InvalidMessage
 from jobs.producers import PRODUCERS_ENV

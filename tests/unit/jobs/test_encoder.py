@@ -17,8 +17,9 @@ from dramatiq.worker import ConsumerThread
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.client import Signer, build_message
-from jobs.encoder import REQUIRED_FIELDS, SafeJSONEncoder
+from jobs.signer import Signer
+from worker.client import build_message
+from worker.encoder import REQUIRED_FIELDS, SafeJSONEncoder
 from jobs.routes import QUARANTINE
 from tests.unit.jobs.helpers import NOW, line_body
 

@@ -148,7 +148,7 @@ def test_sent_at_exactly_at_the_tolerance_is_accepted(offset: timedelta) -> None
 
 def test_the_tolerance_defaults_to_the_settings() -> None:
     raw = envelope(now=NOW - timedelta(seconds=299))
-    assert verify(raw, registry(), now=NOW).id == raw["id"]
+    assert verify(raw, registry(), now=NOW, tolerance_seconds=TOLERANCE).id == raw["id"]
 
 
 def test_a_type_the_producer_may_not_send_is_forbidden() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.clock import ShiftedClock, local_date, shifted
+from jobs.clock import ShiftedClock, local_date, shifted
 
 
 def test_a_shifted_clock_starts_at_its_instant_and_moves_at_real_speed() -> None:

@@ -12,7 +12,8 @@ import pytest
 import structlog
 from dramatiq import Message
 
-from worker.logging import REDACTED, SENSITIVE_KEYS, configure_logging, redact, redact_payload
+from jobs.redaction import REDACTED, SENSITIVE_KEYS, redact_payload
+from worker.logging import configure_logging, redact
 from worker.settings import Settings
 
 CANARY_SECRET = "whsec-canary-7f3a9q"

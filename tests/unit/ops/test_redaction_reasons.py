@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.logging import REDACTED, scrub_text, scrub_values
+from jobs.redaction import REDACTED, scrub_text, scrub_values
 
 
 @pytest.mark.parametrize("reason", [

@@ -26,17 +26,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from worker.db import is_postgres
+from models.tables.store import is_postgres, table_of
+
+__all__ = ["insert_columns", "insert_rows", "table_of", "update_rows"]
 
 Row = Mapping[str, Any]
 BINARY_ARRAYS = "billing_binary_arrays"
 
-
-def table_of(model: type[Any]) -> Table:
-    """The Core table behind a mapped class, the form every function here takes."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _binary_arrays(session: Session) -> None:

@@ -19,7 +19,15 @@ from pathlib import Path
 import redis
 import structlog
 
+from jobs.clock import clock_for
 from jobs.routes import QUEUES
+from models.migrations.runner import migrate
+from models.tables.store import make_engine, make_session_factory
+from worker import gauges
+from worker.health import check_health, serve_health
+from worker.metrics import prepare_multiprocess
+from worker.outbox import RedisStreamPublisher, run
+from worker.redis_server import answers, start_embedded
 from worker.settings import DEFAULT_HOME, get_settings
 
 log = structlog.get_logger(__name__)
@@ -31,9 +39,7 @@ def stream_key() -> str:
 
 
 def run_worker(*, processes: int, threads: int, queues: list[str] | None) -> int:
-    """Replace this process with dramatiq's CLI on the ``jobs`` package."""
-    from worker.metrics import prepare_multiprocess
-
+    """Replace this process with dramatiq's CLI, which calls ``worker.actors.setup`` in each process."""
     settings = get_settings()
     env = dict(os.environ)
     # dramatiq reads these two from its own variables; ours win unless those are set explicitly.
@@ -41,8 +47,8 @@ def run_worker(*, processes: int, threads: int, queues: list[str] | None) -> int
     if settings.worker_prefetch:
         env.setdefault("dramatiq_queue_prefetch", str(settings.worker_prefetch))
     prepare_multiprocess(env, settings.metrics_port)  # every worker process' counters, summed on one port
-    argv = [sys.executable, "-m", "dramatiq", "jobs.actors", "--processes", str(processes), "--threads", str(threads),
-            "--queues", *(queues or QUEUES)]
+    argv = [sys.executable, "-m", "dramatiq", "worker.actors:setup", "--processes", str(processes),
+            "--threads", str(threads), "--queues", *(queues or QUEUES)]
     os.execvpe(sys.executable, argv, env)  # noqa: S606 - our own interpreter, fixed arguments
     return 0  # pragma: no cover - exec does not return
 
@@ -54,23 +60,20 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def run_relay() -> int:
     """Publish outbox events until SIGTERM; serves /healthz and /metrics on the metrics port."""
-    from jobs import runtime
-    from worker import clock, gauges
-    from worker.health import check_health, serve_health
-    from worker.outbox import RedisStreamPublisher, run
-
-    rt = runtime.get()
-    client = redis.Redis.from_url(rt.settings.redis_url)
-    publisher = RedisStreamPublisher(client, stream_key(), rt.settings.events_maxlen)
-    server = serve_health(rt.settings.metrics_port, lambda: check_health(rt.engine, client), rt.settings.metrics_host)
+    settings = get_settings()
+    clock = clock_for(settings.clock_start, settings.clock_started_at)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    client = redis.Redis.from_url(settings.redis_url)
+    publisher = RedisStreamPublisher(client, stream_key(), settings.events_maxlen)
+    server = serve_health(settings.metrics_port, lambda: check_health(engine, client), settings.metrics_host)
     stop = threading.Event()
     _stop_on_signals(stop)
     log.info("relay_started", stream=stream_key())
-    threading.Thread(target=gauges.run, args=(client, rt.settings.namespace, rt.sessions, stop), daemon=True,
+    threading.Thread(target=gauges.run, args=(client, settings.namespace, sessions, stop), daemon=True,
                      name="gauges").start()
-    run(rt.sessions, publisher, source=rt.settings.event_source, batch_size=rt.settings.relay_batch_size,
-        interval=rt.settings.relay_interval_seconds, stop=stop, clock=clock.current(),
-        invoice_prefix=rt.settings.invoice_prefix)
+    run(sessions, publisher, source=settings.event_source, batch_size=settings.relay_batch_size,
+        interval=settings.relay_interval_seconds, stop=stop, clock=clock, invoice_prefix=settings.invoice_prefix)
     if server is not None:
         server.shutdown()
     return 0
@@ -82,9 +85,6 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def run_stack() -> int:
     """Everything on one machine with embedded defaults, until Ctrl-C."""
-    from worker.db import migrate
-    from worker.redis_server import answers, start_embedded
-
     settings = get_settings()
     DEFAULT_HOME.mkdir(exist_ok=True)
     migrate(settings.database_url)
@@ -98,8 +98,6 @@ def run_stack() -> int:
     if settings.clock_start is not None and settings.clock_started_at is None:
         # One shared origin, so worker, relay and scheduler agree on the rehearsal's time.
         env["BILLING_CLOCK_STARTED_AT"] = datetime.now(UTC).isoformat()
-    from worker.metrics import prepare_multiprocess
-
     prepare_multiprocess(env, settings.metrics_port)  # one shared directory: the relay serves everyone's sum
     children = [
         _spawn(["worker", "--processes", "1", "--threads", "4"], {**env, "BILLING_METRICS_PORT": "0"}),

@@ -1,7 +1,7 @@
-"""The one clock seam: the shell reads time here, the billing core never does.
+"""The one clock seam: handlers read time from the clock in their context, the core never does.
 
-Production uses the system clock; ``billing simulate`` and the tests swap in a ``ManualClock``;
-a rehearsal (``BILLING_CLOCK_START``) runs the whole stack on a ``ShiftedClock``.
+Production uses the system clock; ``billing simulate`` and the tests pass a ``ManualClock``; a
+rehearsal (``BILLING_CLOCK_START``) runs the whole stack on a ``ShiftedClock``.
 """
 
 from __future__ import annotations
@@ -57,23 +57,11 @@ class ManualClock:
         self._now += delta
 
 
-_current: Clock = SystemClock()
 
-
-def current() -> Clock:
-    return _current
-
-
-def use(clock: Clock) -> None:
-    """Replace the process clock (simulation and tests only)."""
-    global _current
-    _current = clock
-
-
-def shifted(start: datetime | None, started_at: datetime | None) -> Clock | None:
-    """The rehearsal clock a ``BILLING_CLOCK_START`` setting asks for, or None for real time."""
+def clock_for(start: datetime | None, started_at: datetime | None) -> Clock:
+    """The rehearsal clock a ``BILLING_CLOCK_START`` setting asks for, else the system clock."""
     if start is None:
-        return None
+        return SystemClock()
     return ShiftedClock(start, started_at or datetime.now(UTC))
 
 

@@ -1,24 +1,22 @@
-"""`billing invoices`: what was issued, read back from the invoice tables (not from the events)."""
+"""Invoices as issued, read back from the invoice tables (not from the events), in the event's shape."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.invoice_json import JSONDict, balance_line, invoice_document, recurring_line
+from models.tables.balance_line import BalanceLine
+from models.tables.invoice import Invoice
+from models.tables.invoice_line import InvoiceLine
+from models.tables.store import transaction
 
 
-def invoice_documents(account_id: str | None, limit: int) -> list[JSONDict]:
+def invoice_documents(sessions: sessionmaker[Session], account_id: str | None, limit: int) -> list[JSONDict]:
     """The newest ``limit`` invoices (of one account, or all), oldest first, in the event's shape."""
-    from jobs import runtime
-    from models.tables.balance_line import BalanceLine
-    from models.tables.invoice import Invoice
-    from models.tables.invoice_line import InvoiceLine
-    from worker.db import transaction
-
-    with transaction(runtime.get().sessions) as session:
+    with transaction(sessions) as session:
         query = select(Invoice).order_by(Invoice.id.desc()).limit(limit)
         if account_id is not None:
             query = query.where(Invoice.account_id == account_id)
@@ -49,19 +47,3 @@ def _line(line: Any, line_id: str | None, currency: str) -> JSONDict:
         return recurring_line(line.plan, line.period_start, line.period_end, line.days, line.period_days,
                               line.amount_minor, currency)
     return balance_line(line.kind, line_id or "?", line.amount_minor, currency)
-
-
-def print_invoices(account_id: str | None, limit: int, *, as_json: bool) -> int:
-    documents = invoice_documents(account_id, limit)
-    if as_json:
-        print(json.dumps(documents, indent=2))
-        return 0
-    if not documents:
-        print("no invoices yet")
-    for document in documents:
-        print(f"{document['number'] or '(numbered when published)'}  {document['account']}  {document['issue_date']}  "
-              f"{document['total']} {document['currency']}")
-        for line in document["lines"]:
-            what = f"{line['period_start']} .. {line['period_end']}" if "period_start" in line else line["balance_line"]
-            print(f"    {line['kind']:<10} {what:<26} {line['amount']:>12}")
-    return 0

@@ -12,16 +12,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from jobs.clock import Clock, local_date
 from jobs.errors import Rejected
 from jobs.invoice_json import draft_document
 from jobs.schemas import OnboardAccount, parse_body
+from jobs.settings import JobSettings
 from models.billing.balance import BalanceKind, OpenBalanceLine
 from models.billing.calendar import Cadence, IntervalUnit
 from models.billing.composition import SubscriptionTerms, Timing, compose
 from models.billing.errors import BillingError
 from models.billing.proration import Proration
-from worker.clock import current, local_date
-from worker.settings import get_settings
 
 
 class PreviewError(ValueError):
@@ -57,12 +57,11 @@ def balance_lines(body: OnboardAccount, today: date) -> list[OpenBalanceLine]:
     ]
 
 
-def preview_body(raw: object, as_of: date | None) -> dict[str, Any]:
+def preview_body(raw: object, as_of: date | None, settings: JobSettings, clock: Clock) -> dict[str, Any]:
     try:
         body = parse_body("account.onboard", raw)
         assert isinstance(body, OnboardAccount)
-        today = as_of or local_date(current().now(), body.account.timezone)
-        settings = get_settings()
+        today = as_of or local_date(clock.now(), body.account.timezone)
         combine = settings.combine_invoices if body.combine_invoices is None else body.combine_invoices
         composition = compose(subscription_terms(body), balance_lines(body, today), today, combine=combine,
                               onboarding=True, max_catch_up=settings.max_catch_up_periods)
@@ -76,7 +75,7 @@ def preview_body(raw: object, as_of: date | None) -> dict[str, Any]:
     return document
 
 
-def preview_file(path: Path, as_of: date | None) -> dict[str, Any]:
+def preview_file(path: Path, as_of: date | None, settings: JobSettings, clock: Clock) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text(), parse_float=_refuse_float)
     except OSError as exc:
@@ -85,4 +84,4 @@ def preview_file(path: Path, as_of: date | None) -> dict[str, Any]:
         raise PreviewError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if isinstance(raw, dict) and raw.get("type") == "account.onboard" and "body" in raw:
         raw = raw["body"]
-    return preview_body(raw, as_of)
+    return preview_body(raw, as_of, settings, clock)

@@ -1,0 +1,88 @@
+"""What every message goes through before and after its handler's own work.
+
+verify the signed envelope → count the delivery → parse the body → one transaction for the
+handler → record the outcome. Bad messages become rejections (stored, never retried); only
+infrastructure faults escape, so the broker retries them with backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from jobs import deliveries, rejections
+from jobs.context import BrokerDelivery, JobContext
+from jobs.envelope import Envelope, verify
+from jobs.errors import Rejected, Unauthorized
+from jobs.metrics import MESSAGE_SECONDS, MESSAGES
+from jobs.outcomes import Outcome, RejectionCode
+from jobs.schemas import parse_body
+from models.billing.errors import BillingError
+from models.tables.store import transaction
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A verified message as handlers see it: the envelope, its raw form (as signed) and "now"."""
+
+    envelope: Envelope
+    raw: dict[str, Any]
+    now: datetime
+
+
+Handler = Callable[[JobContext, Session, Received, Any], Outcome]
+"""A handler gets the context, the open session, the received message and its parsed body; it
+returns its outcome."""
+
+
+def raw_dict(raw: object) -> dict[str, Any]:
+    """The raw envelope as a dict (``verify`` has already refused anything else)."""
+    assert isinstance(raw, dict)
+    return dict(raw)
+
+
+def receive(ctx: JobContext, message_type: str, raw: object, handler: Handler, delivery: BrokerDelivery) -> Outcome:
+    """Run ``handler`` for one raw envelope; return the outcome. Raises only transient faults."""
+    now = ctx.now()
+    started = time.perf_counter()
+    envelope_id = raw.get("id") if isinstance(raw, dict) else None
+    structlog.contextvars.bind_contextvars(message_id=envelope_id, message_type=message_type)
+    try:
+        judged_at = delivery.enqueued_at
+        if delivery.replayed and isinstance(envelope_id, str):  # a re-send the worker designated
+            judged_at = deliveries.first_seen(ctx.sessions, envelope_id, delivery.message_id) or judged_at
+        envelope = verify(raw, ctx.registry, now=judged_at, tolerance_seconds=ctx.settings.signature_tolerance_seconds)
+        if envelope.type != message_type:
+            raise Unauthorized(f"a {envelope.type} envelope was sent to the {message_type} actor")
+        counted = deliveries.count(ctx.sessions, envelope.id, message_type, delivery.message_id, delivery.enqueued_at)
+        if counted.is_copy_of_another(delivery.message_id):
+            raise Unauthorized(f"message id {envelope.id} was already received: a replayed copy is refused")
+        if counted.deliveries > ctx.settings.max_deliveries:
+            rejections.record(ctx, raw, code=RejectionCode.QUARANTINED, now=now, message_type=message_type,
+                              reason=f"delivered {counted.deliveries} times without finishing "
+                                     f"(max_deliveries = {ctx.settings.max_deliveries})")
+            return Outcome.QUARANTINED
+        body = parse_body(message_type, envelope.body)
+        with transaction(ctx.sessions) as session:
+            outcome = handler(ctx, session, Received(envelope, raw_dict(raw), now), body)
+    except (Rejected, BillingError) as exc:
+        rejections.record(ctx, raw, code=RejectionCode(exc.code), reason=str(exc), now=now, message_type=message_type)
+        return Outcome.REJECTED
+    except Exception as exc:  # transient: the broker retries it with backoff, or dead-letters it at the end
+        MESSAGES.labels(type=message_type, outcome=Outcome.FAILED).inc()
+        log.warning("message_failed", error=f"{type(exc).__name__}: {exc}"[:500], message_type=message_type)
+        raise
+    finally:
+        MESSAGE_SECONDS.labels(type=message_type).observe(time.perf_counter() - started)
+        structlog.contextvars.unbind_contextvars("message_id", "message_type")
+    MESSAGES.labels(type=message_type, outcome=outcome).inc()
+    log.info("message_handled", outcome=outcome, message_id=envelope.id, message_type=message_type)
+    return outcome

@@ -1,0 +1,31 @@
+"""The settings of the billing rules and the per-message pipeline, read from ``BILLING_*`` variables.
+
+The worker's own settings (``worker.settings.Settings``: URLs, broker tuning, ports, logging)
+extend these; handlers see only what is declared here, through the context they are given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".billing")
+"""Where the zero-configuration defaults keep their files (the SQLite database, an embedded Redis)."""
+
+
+class JobSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", frozen=True, extra="ignore")
+
+    event_source: str = Field(default="urn:billing-worker", description="CloudEvents `source`.")
+    producers_file: Path | None = Field(
+        default=None, description="JSON file of producers, their keys and permissions."
+    )
+    signature_tolerance_seconds: int = Field(default=300, ge=1)
+    combine_invoices: bool = Field(default=True, description="Client default; an account's own value wins.")
+    invoice_prefix: str = Field(default="INV", description="Invoice numbers read PREFIX-YYYY-NNNNNN.")
+    max_catch_up_periods: int = Field(default=36, ge=1)
+    unknown_account_grace_seconds: int = Field(default=3600, ge=0)
+    max_deliveries: int = Field(default=5, ge=1, description="Deliveries before a message is quarantined.")
+    bill_run_batch_size: int = Field(default=300, ge=1)

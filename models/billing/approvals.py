@@ -1,0 +1,31 @@
+"""When a second identity may approve or decline a balance line held for approval."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+def same_person(one: str, other: str) -> bool:
+    """Whether two identities name the same person (case and surrounding space ignored)."""
+    return one.strip().casefold() == other.strip().casefold()
+
+
+def refusal(*, line_id: str, requires_approval: bool, earlier: str | None, author: str, identity: str,
+            decision: Decision, reversed_: bool) -> str | None:
+    """Why this decision cannot be recorded, or None when it can."""
+    if not requires_approval:
+        return f"balance line {line_id} needs no approval"
+    if earlier is not None:
+        return f"balance line {line_id} was already {earlier}"
+    if not identity.strip():
+        return "a decision needs the identity of who decides (--as)"
+    if same_person(identity, author):
+        return f"{identity} wrote line {line_id}; a second identity must decide"
+    if reversed_ and decision is Decision.APPROVED:
+        return f"balance line {line_id} was reversed: nothing is left to approve"
+    return None
