@@ -20,9 +20,9 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
+from models.migrations.runner import migrate
 from models.tables import Base
 from models.tables.store import make_engine
-from models.migrations.runner import migrate
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432

@@ -48,9 +48,11 @@ class Expected:
 
 
 def expected_invoice(body: dict[str, Any], today: date) -> Expected:
-    from worker.preview import preview_body
+    from jobs.clock import SystemClock
+    from jobs.preview import preview_body
+    from worker.settings import get_settings
 
-    invoices = preview_body(body, today)["invoices"]
+    invoices = preview_body(body, today, get_settings(), SystemClock())["invoices"]
     if len(invoices) != 1:
         raise ValueError(f"expected one catch-up invoice, the preview gives {len(invoices)}")
     document = invoices[0]

@@ -52,12 +52,12 @@ def utc_today() -> date:
 def make_context(services: Services, logs: Path, processes: int, threads: int) -> Context:
     """Import the product only now: its settings and broker read the run's environment once."""
     from jobs.signer import Signer
-    from worker.broker import install
+    from worker.broker import build_broker
     from worker.settings import Settings, get_settings
 
     get_settings.cache_clear()
     settings = Settings()
-    broker = install(settings)
+    broker = build_broker(settings)
     signer = Signer(PRODUCER, KEY_ID, services.secret.encode("utf-8"))
     return Context(services=services, logs=logs, processes=processes, threads=threads, broker=broker,
                    signer=signer, settings=settings, redis=redis.Redis.from_url(services.redis_url))

@@ -44,7 +44,7 @@ def run_noop(ctx: Context, messages: int, today: date) -> Throughput:
     enqueue_rate = enqueue_noops(ctx, messages, today)
     env = ctx.env(**ctx.worker_env)
     env.setdefault("dramatiq_worker_timeout", "100")  # as worker.stack.run_worker, if none was read
-    args = ["-m", "dramatiq", "tests.bench.noop_actors", "--processes", str(ctx.processes),
+    args = ["-m", "dramatiq", "tests.bench.noop_actors:setup", "--processes", str(ctx.processes),
             "--threads", str(ctx.threads), "--queues", QUEUE]
     worker = processes.start("worker-noop", args, env, ctx.logs)
     launched = time.monotonic()

@@ -54,7 +54,7 @@ def start(name: str, args: Sequence[str], env: dict[str, str], logs: Path) -> St
 
 
 def billing_worker(env: dict[str, str], logs: Path, *, processes: int, threads: int, name: str = "worker") -> Started:
-    """``billing worker`` exactly as operators start it (it execs dramatiq on ``jobs.actors``)."""
+    """``billing worker`` exactly as operators start it (it execs dramatiq on ``worker.actors:setup``)."""
     return start(name, ["-m", "worker.cli", "worker", "--processes", str(processes), "--threads", str(threads)],
                  env, logs)
 

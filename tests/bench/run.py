@@ -99,10 +99,10 @@ def benchmark(args: argparse.Namespace, command: str, logs: Path) -> Any:
 
     with throwaway_services() as services:
         apply_env(services)
+        from models.migrations.runner import migrate
         from tests.bench.context import make_context
         from tests.bench.machine import describe
         from tests.bench.results import Results
-        from models.migrations.runner import migrate
 
         migrate(services.sqlalchemy_url)
         ctx = make_context(services, logs, args.processes, args.threads)

@@ -29,7 +29,6 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, func, select, text
 
-from worker.client import build_message
 from jobs.envelope import make_envelope
 from models.tables import Base
 from models.tables.balance_entry import BalanceEntry
@@ -37,6 +36,7 @@ from models.tables.balance_line import BalanceLine
 from models.tables.balance_rejection import BalanceRejection
 from models.tables.rejection import Rejection
 from tests.integration.producers import CRM_SECRET, SUPPORT_SECRET, line, onboarding, producers
+from worker.client import build_message
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from jobs.signer import Signer
-from worker.client import build_message
 from tests.e2e.stack import SECRET, onboarding, running, scalar, stack_environment, wait_for
 from worker.broker import build_broker
+from worker.client import build_message
 from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -23,10 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from jobs.signer import Signer
-from worker.client import send
 from tests.e2e.stack import running
 from tests.integration.producers import CRM_SECRET, line, onboarding, producers
 from worker.broker import build_broker
+from worker.client import send
 from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -14,30 +14,31 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from jobs import runtime
+from jobs.clock import ManualClock
+from jobs.context import BrokerDelivery, JobContext
 from jobs.envelope import make_envelope
 from jobs.producers import SIMULATION_PRODUCER, SIMULATION_SECRET, ProducerRegistry
+from jobs.sending import Outgoing
 from models.tables.account import Account
 from models.tables.bill_run import BillRun
+from models.tables.store import make_engine, make_session_factory
 from models.tables.subscription import Subscription
-from worker import clock
 from worker.outbox import MemoryPublisher, relay_once
 from worker.settings import Settings
 
 
 @dataclass
-class CollectingBroker:
-    """Stands in for dramatiq's broker in ``fan_out``: keeps what would have been enqueued."""
+class CollectingSender:
+    """Stands in for the worker's broker in ``fan_out``: keeps what would have been sent."""
 
-    messages: list[Any] = field(default_factory=list)
+    messages: list[Outgoing] = field(default_factory=list)
     fail_after: int | None = None
     """Raise ConnectionError once this many messages were accepted (a broker that goes away)."""
 
-    def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+    def send(self, message: Outgoing) -> None:
         if self.fail_after is not None and len(self.messages) >= self.fail_after:
             raise ConnectionError("broker unreachable")
         self.messages.append(message)
-        return message
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,19 @@ class Harness:
     def __init__(self, database_url: str, start: datetime, **settings: Any) -> None:
         self.settings = Settings(database_url=database_url, metrics_port=0, **settings)
         registry = ProducerRegistry(producers={SIMULATION_PRODUCER.name: SIMULATION_PRODUCER})
-        self.runtime = runtime.configure(self.settings, registry)
-        self.clock = clock.ManualClock(start)
-        clock.use(self.clock)
-        self.broker = CollectingBroker()
+        self.clock = ManualClock(start)
+        self.broker = CollectingSender()
+        self.engine = make_engine(database_url)
+        self.ctx = JobContext(settings=self.settings, clock=self.clock, sessions=make_session_factory(self.engine),
+                              registry=registry, sender=self.broker)
         self.publisher = MemoryPublisher()
 
     def close(self) -> None:
-        runtime.reset()
-        clock.use(clock.SystemClock())
+        self.engine.dispose()
+
+    def delivery(self, envelope: dict[str, Any]) -> BrokerDelivery:
+        """One broker message per envelope: a second delivery of the same envelope is a redelivery."""
+        return BrokerDelivery(message_id=f"broker-{envelope['id']}", enqueued_at=self.clock.now())
 
     def envelope(self, message_type: str, body: dict[str, Any]) -> dict[str, Any]:
         return make_envelope(message_type, body, producer=SIMULATION_PRODUCER.name, key_id="sim-1",
@@ -74,14 +79,15 @@ class Harness:
         from jobs.onboarding import MESSAGE_TYPE, handle_onboard_account
         from jobs.pipeline import receive
 
-        outcome = receive(MESSAGE_TYPE, self.envelope(MESSAGE_TYPE, body), handle_onboard_account)
+        envelope = self.envelope(MESSAGE_TYPE, body)
+        outcome = receive(self.ctx, MESSAGE_TYPE, envelope, handle_onboard_account, self.delivery(envelope))
         self.relay()
         return outcome
 
     def relay(self) -> int:
         """Number and publish every pending event, as the relay does after each commit; return how many."""
         sent = 0
-        while batch := relay_once(self.runtime.sessions, self.publisher, source=self.settings.event_source,
+        while batch := relay_once(self.ctx.sessions, self.publisher, source=self.settings.event_source,
                                   batch_size=self.settings.relay_batch_size, now=self.clock.now(),
                                   invoice_prefix=self.settings.invoice_prefix):
             sent += batch
@@ -93,16 +99,19 @@ class Harness:
         from jobs.bill_runs import TRIGGER, start_run
 
         body = {"date": run_date.isoformat()} if run_date else {}
-        return start_run(envelope or self.envelope(TRIGGER, body), self.broker)  # type: ignore[arg-type]
+        envelope = envelope or self.envelope(TRIGGER, body)
+        return start_run(self.ctx, envelope, self.delivery(envelope))
 
     def drain(self) -> int:
         """Run every collected batch through the ``bill_accounts`` actor's function; return how many."""
-        from jobs.bill_runs import bill_accounts
+        from jobs.bill_runs import BATCH, run_batch
 
         done = 0
         while self.broker.messages:
             message = self.broker.messages.pop(0)
-            bill_accounts.fn(*message.args)
+            run_id, account_ids, run_date = message.args
+            run_batch(self.ctx, run_id, account_ids, date.fromisoformat(run_date) if run_date else None,
+                      batch_key=f"{BATCH}:{message.message_id}")
             done += 1
         return done
 
@@ -114,7 +123,7 @@ class Harness:
         return None if run_id is None else self.run_row(run_id)
 
     def run_row(self, run_id: int) -> RunRow:
-        with self.runtime.engine.connect() as connection:
+        with self.engine.connect() as connection:
             row = connection.execute(
                 select(BillRun.id, BillRun.status, BillRun.accounts_due, BillRun.invoiced, BillRun.skipped,
                        BillRun.failed).where(BillRun.id == run_id)

@@ -89,10 +89,10 @@ def rejections_of(engine: Engine, message_id: str) -> list[tuple[str, str]]:
             select(Rejection.code, Rejection.reason).where(Rejection.message_id == message_id))]
 
 
-def audit_of(account: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
+def audit_of(stack: Any, account: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
     """``billing audit --account ACCOUNT --csv`` in this process (the stack's database)."""
-    from worker.admin import audit
+    from worker.commands.audit import audit
 
     capsys.readouterr()
-    assert audit(account, as_csv=True) == 0
+    assert audit(account, as_csv=True, ctx=stack.ctx) == 0
     return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

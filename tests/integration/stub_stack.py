@@ -1,10 +1,8 @@
 """The real actors in this process: dramatiq's StubBroker and Worker, PostgreSQL, a manual clock.
 
 What ``billing simulate`` does, for tests that need a database of their own and a clock they move:
-``jobs.runtime.configure`` with the test's settings and producers, ``worker.broker.install(kind=
-"stub")``, and every actor declared on the stub broker. Actors bind to the broker that was global
-when their module was first imported (other tests may have imported them already), so ``StubStack``
-re-declares them on its broker and gives them back when it closes.
+a stub broker, a job context with the test's settings, producers and clock, and every actor
+declared on that broker (``worker.actors.declare_actors``).
 """
 
 from __future__ import annotations
@@ -17,17 +15,18 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import dramatiq
 from sqlalchemy import Engine
 
-from jobs import runtime
-from worker.client import build_message
+from jobs.clock import ManualClock
 from jobs.envelope import make_envelope
 from jobs.producers import ProducerRegistry, registry_from_mapping
-from worker import clock
+from worker.actors import declare_actors
+from worker.broker import build_broker
+from worker.client import build_message
+from worker.context import build_context, dispose
 from worker.outbox import MemoryPublisher, relay_once
 from worker.settings import Settings
 
@@ -35,44 +34,29 @@ FAR_AGE_MS = 200 * 365 * 24 * 3600 * 1000
 """The test clock lies in the past: dramatiq's age limit (real time) must not drop its messages."""
 
 
-def actor_modules() -> list[ModuleType]:
-    import jobs.actors  # noqa: F401 - declares every actor
-    from jobs import balance_lines, bill_runs, onboarding, quarantine
-
-    return [balance_lines, bill_runs, onboarding, quarantine]
-
-
 class StubStack:
     """Send signed messages at manual-clock instants and run them to completion."""
 
     def __init__(self, pg_url: str, producers: dict[str, Any], start: datetime) -> None:
-        from worker import broker as broker_module
-
         self.producers = producers
         self.pg_url = pg_url
         self.registry: ProducerRegistry = registry_from_mapping({"producers": producers})
         self.settings = Settings(database_url=pg_url, max_age_ms=FAR_AGE_MS, metrics_port=0, min_backoff_ms=10,
                                  max_backoff_ms=50, max_retries=0)
-        self.runtime = runtime.configure(self.settings, self.registry)
-        self._previous_broker = dramatiq.get_broker()
-        self.broker = broker_module.install(self.settings, kind="stub")
-        self._rebound: list[tuple[dramatiq.Actor[Any, Any], dramatiq.Broker]] = []
-        for module in actor_modules():
-            for value in vars(module).values():
-                if isinstance(value, dramatiq.Actor) and value.broker is not self.broker:
-                    self._rebound.append((value, value.broker))
-                    self.broker.declare_actor(value)
-                    value.broker = self.broker
+        self.clock = ManualClock(start)
+        self.broker = build_broker(self.settings, kind="stub")
+        self.ctx = build_context(self.settings, self.broker, clock=self.clock, registry=self.registry)
+        declare_actors(self.broker, self.ctx, self.settings)
         self.broker.emit_after("process_boot")
-        self.clock = clock.ManualClock(start)
-        clock.use(self.clock)
         self.publisher = MemoryPublisher()
         self.worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=1)
         self.worker.start()
 
     @property
     def engine(self) -> Engine:
-        return self.runtime.engine
+        bind = self.ctx.sessions.kw["bind"]
+        assert isinstance(bind, Engine)
+        return bind
 
     def envelope(self, message_type: str, body: dict[str, Any], *, producer: str = "crm",
                  key_id: str | None = None, at: datetime | None = None) -> dict[str, Any]:
@@ -107,18 +91,14 @@ class StubStack:
             self.worker.join()
             if not busy:
                 break
-        while relay_once(self.runtime.sessions, self.publisher, source=self.settings.event_source,
+        while relay_once(self.ctx.sessions, self.publisher, source=self.settings.event_source,
                          batch_size=self.settings.relay_batch_size, now=self.clock.now(),
                          invoice_prefix=self.settings.invoice_prefix):
             pass
 
     def close(self) -> None:
         self.worker.stop()
-        for actor, broker in self._rebound:
-            actor.broker = broker
-        dramatiq.set_broker(self._previous_broker)
-        clock.use(clock.SystemClock())
-        runtime.reset()
+        dispose(self.ctx)
 
     def cli(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         """The real ``billing`` command on the same database (its own process, real clock)."""

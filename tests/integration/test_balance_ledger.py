@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
+from jobs.metrics import REGISTRY
+from models.billing.approvals import Decision
 from models.billing.balance import remaining_credit
 from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
@@ -22,6 +24,7 @@ from models.tables.balance_line import BalanceLine
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
 from models.tables.mapping import open_balance_lines
+from models.tables.store import transaction
 from tests.integration.producers import (
     audit_of,
     count,
@@ -32,9 +35,7 @@ from tests.integration.producers import (
     reversal,
 )
 from tests.integration.stub_stack import StubStack
-from worker.admin import decide
-from models.tables.store import transaction
-from worker.metrics import REGISTRY
+from worker.commands.audit import approve_or_decline
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +74,18 @@ def invoices(engine: Engine, account: str) -> list[tuple[date, int, list[tuple[s
 
 def credit(stack: StubStack, account: str, as_of: date) -> int:
     """The credit the invoicing code would apply: ``remaining_credit`` over ``open_balance_lines``."""
-    with transaction(stack.runtime.sessions) as session:
+    with transaction(stack.ctx.sessions) as session:
         return remaining_credit(open_balance_lines(session, account), as_of)
 
 
 def bill_at(stack: StubStack, instant: datetime) -> None:
     stack.clock.set(instant)
     stack.bill_run()
+
+
+def decide(stack: StubStack, line_id: str, *, decision: str, identity: str, reason: str) -> int:
+    """``billing approve`` / ``decline`` on the stack's database."""
+    return approve_or_decline(line_id, decision=Decision(decision), identity=identity, reason=reason, ctx=stack.ctx)
 
 
 def counter(name: str, **labels: str) -> float:
@@ -93,9 +99,9 @@ def test_an_approved_line_applies_to_the_next_invoice(stack: StubStack, capsys: 
     bill_at(stack, datetime(2026, 1, 11, 9, 0, tzinfo=UTC))
     assert credit(stack, "acme", date(2026, 1, 11)) == 0  # held: not credit yet
 
-    assert decide("l-held", decision="approved", identity=" Agent-7 ", reason="") == 2  # its own author
-    assert decide("l-held", decision="approved", identity="ops-lead", reason="checked the outage ticket") == 0
-    assert decide("l-held", decision="declined", identity="someone-else", reason="") == 2  # decided once
+    assert decide(stack, "l-held", decision="approved", identity=" Agent-7 ", reason="") == 2  # its own author
+    assert decide(stack, "l-held", decision="approved", identity="ops-lead", reason="checked the outage ticket") == 0
+    assert decide(stack, "l-held", decision="declined", identity="someone-else", reason="") == 2  # decided once
     bill_at(stack, JAN_15)
 
     assert invoices(stack.engine, "acme") == [
@@ -103,7 +109,7 @@ def test_an_approved_line_applies_to_the_next_invoice(stack: StubStack, capsys: 
         (date(2026, 1, 15), 0, [("recurring", None, 3000), ("credit", "l-held", -3000)]),
     ]
     assert credit(stack, "acme", date(2026, 1, 15)) == 5000
-    events = [(row["event"], row["author"], row["reason"]) for row in audit_of("acme", capsys)]
+    events = [(row["event"], row["author"], row["reason"]) for row in audit_of(stack, "acme", capsys)]
     assert events == [
         ("pending_approval", "agent-7", "service outage"),
         ("approved", "ops-lead", "checked the outage ticket"),
@@ -115,8 +121,8 @@ def test_a_declined_line_never_applies_and_a_pending_one_waits(stack: StubStack)
     for account in ("beta", "gamma"):
         stack.send("account.onboard", onboarding(account))
         stack.send(CREATE, line(f"{account}-held", "80.00", account=account))
-    assert decide("beta-held", decision="declined", identity="ops-lead", reason="no outage that day") == 0
-    assert decide("beta-held", decision="approved", identity="ops-lead-2", reason="") == 2
+    assert decide(stack, "beta-held", decision="declined", identity="ops-lead", reason="no outage that day") == 0
+    assert decide(stack, "beta-held", decision="approved", identity="ops-lead-2", reason="") == 2
 
     for instant in (JAN_15, FEB_15):
         bill_at(stack, instant)
@@ -157,7 +163,7 @@ def test_a_reversal_restores_the_credit_exactly(stack: StubStack, capsys: pytest
     ]
     bill_at(stack, FEB_15)
     assert invoices(stack.engine, "acme")[-1] == (date(2026, 2, 15), 3000, [("recurring", None, 3000)])
-    [row] = [row for row in audit_of("acme", capsys) if row["message_id"] == reversed_id]
+    [row] = [row for row in audit_of(stack, "acme", capsys) if row["message_id"] == reversed_id]
     assert (row["event"], row["amount_minor"], row["producer"], row["author"], row["reason"]) == (
         "reversed", "-1000", "crm", "agent-9", "granted by mistake"
     )
@@ -225,8 +231,8 @@ def test_the_credit_reconciles_from_the_audit_csv_alone(stack: StubStack, tmp_pa
         line("e-big", "120.00", account="epsilon"),  # refused: over the per-line cap
     ):
         stack.send(CREATE, body)
-    assert decide("e-60", decision="approved", identity="ops-lead", reason="") == 0
-    assert decide("e-70", decision="declined", identity="ops-lead", reason="") == 0
+    assert decide(stack, "e-60", decision="approved", identity="ops-lead", reason="") == 0
+    assert decide(stack, "e-70", decision="declined", identity="ops-lead", reason="") == 0
     stack.send(REVERSE, reversal("e-12", "r-12", account="epsilon"))
 
     expected = {date(2026, 1, 10): 4000 + 1500 + 2000 + 6000 + 500, date(2026, 1, 15): 1300 + 2000 + 6000 + 500,
@@ -274,7 +280,7 @@ def test_an_embedded_line_over_a_limit_refuses_the_whole_onboarding(
         assert rejections_of(stack.engine, message_id) == [(code, reason)]
         assert [count(stack.engine, table) for table in (Account, BalanceLine, Invoice)] == [0, 0, 0]
         assert counter("billing_balance_lines_total", producer="crm", kind="credit", outcome="accepted") == accepted
-        audited = [(row["event"], row["line_id"]) for row in audit_of("eta", capsys)]
+        audited = [(row["event"], row["line_id"]) for row in audit_of(stack, "eta", capsys)]
         assert audited == [(f"rejected:{code}", spec["line_id"]) for spec in lines]
     finally:
         stack.close()
@@ -293,7 +299,7 @@ def test_counters_follow_committed_lines_by_producer_and_kind(stack: StubStack) 
     stack.send(CREATE, line("c-2", "20.00"))
     stack.send(CREATE, line("c-3", "60.00"))  # held
     stack.send(CREATE, line("c-4", "100.01"))  # refused
-    assert decide("c-3", decision="approved", identity="ops-lead", reason="") == 0
+    assert decide(stack, "c-3", decision="approved", identity="ops-lead", reason="") == 0
     stack.send(REVERSE, reversal("c-1", "r-1"))
 
     assert {outcome: now(outcome) - before[outcome] for outcome in before} == {
@@ -309,12 +315,12 @@ def test_the_database_refuses_to_change_what_the_actors_wrote(stack: StubStack) 
     stack.send(CREATE, line("c-1", "40.00"))
     stack.send(CREATE, line("c-held", "60.00"))
     stack.send(CREATE, line("c-big", "160.00"))
-    assert decide("c-held", decision="approved", identity="ops-lead", reason="") == 0
+    assert decide(stack, "c-held", decision="approved", identity="ops-lead", reason="") == 0
     bill_at(stack, JAN_15)
     for table in ("balance_lines", "balance_entries", "balance_line_decisions", "balance_rejections"):
         for statement in (f"UPDATE {table} SET created_at = created_at", f"DELETE FROM {table}"):
             with pytest.raises(DBAPIError, match="append-only"), stack.engine.begin() as connection:
                 connection.execute(text(statement))
-    with pytest.raises(DBAPIError, match="append-only"), transaction(stack.runtime.sessions) as session:
+    with pytest.raises(DBAPIError, match="append-only"), transaction(stack.ctx.sessions) as session:
         session.scalars(select(BalanceLine).where(BalanceLine.line_id == "c-1")).one().amount_minor = 1
     assert credit(stack, "acme", date(2026, 1, 15)) == 4000 + 6000 - 3000

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from jobs.envelope import make_envelope
+from jobs.metrics import REGISTRY
 from models.tables.balance_line import BalanceLine
 from models.tables.balance_rejection import BalanceRejection
 from tests.integration.producers import (
@@ -29,7 +30,6 @@ from tests.integration.producers import (
     rejections_of,
 )
 from tests.integration.stub_stack import StubStack
-from worker.metrics import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +144,7 @@ def test_an_illegitimate_line_is_refused_before_any_ledger_write_and_audited(
     [(stored_code, stored_reason)] = rejections_of(stack.engine, message_id)
     assert stored_code == code and reason in stored_reason, stored_reason
     assert rejected_total(code) == refused_before + 1
-    [audited] = [row for row in audit_of("acme", capsys) if row["message_id"] == message_id]
+    [audited] = [row for row in audit_of(stack, "acme", capsys) if row["message_id"] == message_id]
     assert audited["event"] == f"rejected:{code}"
     assert audited["line_id"] == envelope["body"]["line_id"] and audited["reason"] == stored_reason
     assert audited["kind"] == envelope["body"]["kind"]
@@ -163,7 +163,7 @@ def test_a_replayed_copy_is_refused_even_with_a_valid_signature(
     assert ledger_counts(stack.engine) == (1, 0)
     [(code, reason)] = rejections_of(stack.engine, envelope["id"])
     assert code == "unauthorized" and "a replayed copy is refused" in reason
-    events = [row["event"] for row in audit_of("acme", capsys) if row["message_id"] == envelope["id"]]
+    events = [row["event"] for row in audit_of(stack, "acme", capsys) if row["message_id"] == envelope["id"]]
     assert events == ["accepted", "rejected:unauthorized"]
 
 
@@ -213,7 +213,7 @@ def test_a_line_above_the_approval_threshold_is_held_not_refused(
     with stack.engine.connect() as connection:
         held = connection.execute(select(BalanceLine.requires_approval).where(BalanceLine.line_id == "l-held"))
         assert held.scalar_one() is True
-    [row] = [row for row in audit_of("acme", capsys) if row["line_id"] == "l-held"]
+    [row] = [row for row in audit_of(stack, "acme", capsys) if row["line_id"] == "l-held"]
     assert (row["event"], row["amount_minor"], row["producer"], row["author"]) == (
         "pending_approval", "8000", "crm", "agent-7"
     )
@@ -225,5 +225,5 @@ def test_the_audit_of_an_account_never_shows_another_account_whose_id_contains_i
     mine = stack.send(CREATE, line("l-acme-big", "120.00", account="acme"))
     theirs = stack.send(CREATE, line("l-acme-2-big", "120.00", account="acme-2"))
 
-    assert [row["message_id"] for row in audit_of("acme", capsys) if row["event"].startswith("rejected")] == [mine]
-    assert [row["message_id"] for row in audit_of("acme-2", capsys) if row["event"].startswith("rejected")] == [theirs]
+    assert [row["message_id"] for row in audit_of(stack, "acme", capsys) if row["event"].startswith("rejected")] == [mine]
+    assert [row["message_id"] for row in audit_of(stack, "acme-2", capsys) if row["event"].startswith("rejected")] == [theirs]

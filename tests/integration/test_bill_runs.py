@@ -13,15 +13,15 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
 
+from models.migrations.runner import migrate
 from models.tables.bill_run import BillRun, BillRunFailure
 from models.tables.invoice import Invoice
 from models.tables.invoice_counter import InvoiceCounter
 from models.tables.invoice_line import InvoiceLine
 from models.tables.outbox import OutboxEvent
+from models.tables.store import make_engine
 from models.tables.subscription import Subscription
 from tests.integration.bill_run_harness import Harness, seed_due_accounts, ticks
-from models.tables.store import make_engine
-from models.migrations.runner import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -401,8 +401,8 @@ def test_a_redelivered_batch_changes_no_counter(database: tuple[str, Engine]) ->
         h.broker.messages.clear()  # the batch runs below, twice, as a redelivered message would
         outcomes = []
         for _ in range(2):
-            with transaction(h.runtime.sessions) as session:
-                outcomes.append(bill_batch(session, run_id, ids, None, NOW, batch_key="bill_run.accounts:m-1"))
+            with transaction(h.ctx.sessions) as session:
+                outcomes.append(bill_batch(h.ctx, session, run_id, ids, None, NOW, batch_key="bill_run.accounts:m-1"))
         run = h.run_row(run_id)
     finally:
         h.close()

@@ -8,10 +8,10 @@ import pytest
 import redis
 from sqlalchemy import Engine, insert
 
+from jobs.metrics import DEAD_LETTERS, QUEUE_DEPTH, REGISTRY
 from models.tables.rejection import Rejection
 from models.tables.store import make_session_factory
 from worker.gauges import queue_depths, sample
-from worker.metrics import DEAD_LETTERS, QUEUE_DEPTH, REGISTRY
 
 pytestmark = pytest.mark.integration
 

@@ -19,6 +19,7 @@ from alembic import command
 from sqlalchemy import CheckConstraint, Engine, delete, insert, inspect, make_url, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from models.migrations.runner import alembic_config, migrate
 from models.tables import (
     Account,
     BalanceEntry,
@@ -33,7 +34,6 @@ from models.tables import (
     Subscription,
 )
 from models.tables.store import make_engine, make_session_factory, transaction
-from models.migrations.runner import alembic_config, migrate
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from jobs.approvals import Decision, count_decision, decide
 from jobs.audit_trail import FIELDS, audit_rows
+from jobs.context import JobContext
 from models.billing.approvals import Decision as DecisionKind
 from models.tables.store import transaction
 from worker.commands import context
@@ -21,9 +22,9 @@ def _cell(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def audit(account_id: str, *, as_csv: bool) -> int:
+def audit(account_id: str, *, as_csv: bool, ctx: JobContext | None = None) -> int:
     """Every balance event of the account: CSV with a header, or aligned text with ``-`` for empty cells."""
-    with transaction(context().sessions) as session:
+    with transaction((ctx or context()).sessions) as session:
         rows = audit_rows(session, account_id)
     if as_csv:
         writer = csv.writer(sys.stdout)
@@ -35,9 +36,10 @@ def audit(account_id: str, *, as_csv: bool) -> int:
     return 0
 
 
-def approve_or_decline(line_id: str, *, decision: DecisionKind, identity: str, reason: str) -> int:
+def approve_or_decline(line_id: str, *, decision: DecisionKind, identity: str, reason: str,
+                       ctx: JobContext | None = None) -> int:
     """Approve or decline a pending line, as someone other than its author (audited, append-only)."""
-    ctx = context()
+    ctx = ctx or context()
     with transaction(ctx.sessions) as session:
         line, refusal = decide(session, Decision(line_id, decision, identity, reason), ctx.now())
         if refusal is not None:

@@ -11,14 +11,14 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from jobs.signer import KEY_ID_ENV, PRODUCER_ENV, SECRET_ENV, Signer
 from jobs.body_files import BodyFileError, read_bodies
-from worker.client import build_message, send, send_many
 from jobs.envelope import verify
 from jobs.errors import InvalidMessage
 from jobs.producers import PRODUCERS_ENV
 from jobs.routes import QUARANTINE, ROUTES, route_for
+from jobs.signer import KEY_ID_ENV, PRODUCER_ENV, SECRET_ENV, Signer
 from tests.unit.jobs.helpers import NEW_SECRET, NOW, line_body, onboard_body, registry
+from worker.client import build_message, send, send_many
 from worker.settings import Settings
 
 CRM = Signer("crm", "crm-2026", NEW_SECRET.encode())

@@ -17,11 +17,11 @@ from dramatiq.worker import ConsumerThread
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jobs.routes import QUARANTINE
 from jobs.signer import Signer
+from tests.unit.jobs.helpers import NOW, line_body
 from worker.client import build_message
 from worker.encoder import REQUIRED_FIELDS, SafeJSONEncoder
-from jobs.routes import QUARANTINE
-from tests.unit.jobs.helpers import NOW, line_body
 
 ENCODER = SafeJSONEncoder()
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs.clock import ShiftedClock, local_date, shifted
+from jobs.clock import ShiftedClock, SystemClock, clock_for, local_date
 
 
 def test_a_shifted_clock_starts_at_its_instant_and_moves_at_real_speed() -> None:
@@ -24,7 +24,7 @@ def test_processes_sharing_an_origin_agree_on_the_time() -> None:
 
 
 def test_no_setting_means_real_time() -> None:
-    assert shifted(None, None) is None
+    assert isinstance(clock_for(None, None), SystemClock)
 
 
 def test_naive_instants_are_refused() -> None:

@@ -9,8 +9,10 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import Counter, Gauge, Histogram
 
-from worker import metrics
-from worker.metrics import REGISTRY, render, start_metrics_server
+from jobs import metrics
+from jobs.metrics import REGISTRY
+from worker import metrics as worker_metrics
+from worker.metrics import render, start_metrics_server
 
 
 def value(name: str, **labels: str) -> float:
@@ -115,7 +117,7 @@ def test_metrics_server_serves_the_registry_on_loopback() -> None:
 def test_port_zero_turns_the_server_off(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[int] = []
     fake: Callable[..., None] = lambda port, **_: started.append(port)  # noqa: E731
-    monkeypatch.setattr(metrics, "start_http_server", fake)
+    monkeypatch.setattr(worker_metrics, "start_http_server", fake)
 
     start_metrics_server(0)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from worker import metrics
-from worker.metrics import MULTIPROC_ENV, MetricsExposition, prepare_multiprocess
+from worker.exposition import MetricsExposition
+from worker.metrics import MULTIPROC_ENV, prepare_multiprocess
 
 
 def test_a_directory_per_port_is_chosen_and_emptied(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

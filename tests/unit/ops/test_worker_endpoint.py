@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import worker.settings
+import worker.health
 from worker.health import serve_worker_endpoint
 from worker.settings import Settings
 
@@ -18,6 +18,6 @@ def test_a_taken_port_ends_the_fork_with_exit_code_1(monkeypatch: pytest.MonkeyP
         taken.listen()
         port = int(taken.getsockname()[1])
         settings = Settings(metrics_port=port, database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}")
-        monkeypatch.setattr(worker.settings, "get_settings", lambda: settings)
+        monkeypatch.setattr(worker.health, "get_settings", lambda: settings)
 
         assert serve_worker_endpoint() == 1
