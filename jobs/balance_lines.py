@@ -29,24 +29,25 @@ REVERSE = "balance_line.reverse"
 def handle_create_balance_line(ctx: JobContext, session: Session, received: Received,
                                body: CreateBalanceLine) -> Outcome:
     lock_account(session, body.account)
-    key = f"balance_line:{body.line_id}"
-    digest = body_hash(received.envelope.body)
-    if idempotency.seen(session, key, digest, f"balance line {body.line_id}"):
-        return Outcome.DUPLICATE
     account = session.get(Account, body.account)
-    if account is None:
+    if account is None:  # its key is claimed when it applies, after the account exists
         grace = timedelta(seconds=ctx.settings.unknown_account_grace_seconds)
         return parking.park(session, received, body.account, grace)
+    key = f"balance_line:{body.line_id}"
+    if not idempotency.claim(session, key, message_type=CREATE, message_id=received.envelope.id,
+                             body_hash=body_hash(received.envelope.body), now=received.now,
+                             what=f"balance line {body.line_id}"):
+        return Outcome.DUPLICATE
     if body.currency != account.currency:
         raise CurrencyMismatchRejected(
             f"currency {body.currency} does not match the account's {account.currency}"
         )
     line = ledger.grant(ctx, session, account, received, spec=body, spec_body=received.envelope.body,
                         today=local_date(received.now, account.timezone))
-    outcome = Outcome.PENDING_APPROVAL if line.requires_approval else Outcome.PROCESSED
-    idempotency.remember(session, key, message_type=CREATE, message_id=received.envelope.id,
-                         body_hash=digest, outcome=outcome, now=received.now)
-    return outcome
+    if line.requires_approval:
+        idempotency.settle(session, key, Outcome.PENDING_APPROVAL)
+        return Outcome.PENDING_APPROVAL
+    return Outcome.PROCESSED
 
 
 def remaining_of(session: Session, line: BalanceLine) -> int:
@@ -64,9 +65,9 @@ def handle_reverse_balance_line(ctx: JobContext, session: Session, received: Rec
     A percent discount has no amount: its zero entry marks it used, so it applies to no invoice.
     """
     lock_account(session, body.account)
-    key = f"{REVERSE}:{body.reversal_id}"
-    digest = body_hash(received.envelope.body)
-    if idempotency.seen(session, key, digest, f"reversal {body.reversal_id}"):
+    if not idempotency.claim(session, f"{REVERSE}:{body.reversal_id}", message_type=REVERSE,
+                             message_id=received.envelope.id, body_hash=body_hash(received.envelope.body),
+                             now=received.now, what=f"reversal {body.reversal_id}"):
         return Outcome.DUPLICATE
     line = session.scalar(select(BalanceLine).where(BalanceLine.line_id == body.line_id))
     if line is None or line.account_id != body.account:
@@ -78,8 +79,6 @@ def handle_reverse_balance_line(ctx: JobContext, session: Session, received: Rec
         "invoice_id": None, "invoice_line_id": None, "message_id": received.envelope.id,
         "producer": producer.name, "author": body.author, "reason": body.reason, "created_at": received.now,
     }])
-    idempotency.remember(session, key, message_type=REVERSE, message_id=received.envelope.id,
-                         body_hash=digest, outcome=Outcome.PROCESSED, now=received.now)
     kind = line.kind
     on_commit(session, lambda: BALANCE_LINES.labels(producer=producer.name, kind=kind,
                                                               outcome="reversed").inc())

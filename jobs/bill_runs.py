@@ -1,80 +1,55 @@
-"""Bill runs: level-triggered, fanned out in batches, each invoice exactly once.
+"""Bill runs: level-triggered, fanned out in batches of due accounts.
 
-A trigger ("bill everything due up to D") records a run and enqueues batches of the accounts that
-are due on their own local date (``jobs.due``). A batch bills its accounts in ONE transaction
-with a fixed number of bulk statements (``jobs.invoicing.write_bills``): it try-locks its
-accounts (an account another run holds is skipped; the next run picks it up), loads them with
-one query per table, composes each with the pure core (an account that fails there is isolated
-and recorded), and writes the rest in bulk. Should the bulk write fail, the batch is rolled back
-and billed again with one savepoint per account, so every other account still commits. Unique
-keys on (subscription, period start) make overlapping runs harmless, and a late or missed trigger
-loses nothing: the next one bills every period that fell due meanwhile.
-
-Message names: the issue's ``bill_run.trigger`` is the producer-facing type, consumed by the actor
-``invoicing.trigger_bill_run``; its internal batches (``bill_run.accounts`` in the issue) are
-the ``invoicing.bill_accounts`` actor's messages, produced only by ``fan_out``.
+A trigger ("bill everything due up to D", the ``bill_run.trigger`` message) records a run and,
+once that commits, sends one batch message per page of the accounts that are due on their own
+local date (``jobs.due``); ``jobs.bill_batches`` bills each batch. A late or missed trigger loses
+nothing: the next one bills every period that fell due meanwhile.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfoNotFoundError
 
 import structlog
-from sqlalchemy import case, insert, literal, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from jobs.clock import local_date
+from jobs import idempotency
+from jobs.bill_batches import observe_finish
+from jobs.canonical import body_hash
 from jobs.context import BrokerDelivery, JobContext
 from jobs.due import due_pages, due_time_zones, widest_today, zone_todays
 from jobs.errors import InvalidMessage
-from jobs.invoicing import AccountBill, IssuedInvoice, compose_bill, write_bills
-from jobs.metrics import BILL_RUN_SECONDS
 from jobs.outcomes import Outcome
 from jobs.pipeline import Received, receive
 from jobs.routes import BILL_RUN_BATCH
 from jobs.schemas import TriggerBillRun
 from jobs.sending import Outgoing
-from models.billing.errors import BillingError
-from models.tables.account import Account
-from models.tables.bill_run import BillRun, BillRunFailure
-from models.tables.locks import LockSpace, try_lock_many
-from models.tables.mapping import among, load_subscriptions_of, open_balance_lines_of
-from models.tables.processed_message import ProcessedMessage
+from models.tables.bill_run import BillRun
 from models.tables.store import transaction
 
 log = structlog.get_logger(__name__)
 
 TRIGGER = "bill_run.trigger"
-BATCH = "bill_run.accounts"
-REASON_LIMIT = 2000
 
 
-@dataclass(frozen=True)
-class BatchOutcome:
-    """Accounts of one batch: invoiced, skipped (another run holds or already billed them), failed."""
-
-    invoiced: int
-    skipped: int
-    failed: int
+def trigger_key(envelope_id: str) -> str:
+    return f"{TRIGGER}:{envelope_id}"
 
 
 def handle_trigger(ctx: JobContext, session: Session, received: Received, body: TriggerBillRun) -> Outcome:
     """Record the run; the fan-out happens after commit (see ``start_run``).
 
-    A redelivered trigger whose run exists is a duplicate, unless its fan-out failed: then the
-    retry starts a fresh run.
+    A redelivered trigger is a duplicate, unless its fan-out failed: that gave its key back, so
+    the retry starts a fresh run.
     """
     if body.date is not None and body.date > widest_today(received.now):
         raise InvalidMessage("date", f"{body.date} is later than today in every time zone: a run never bills ahead")
-    earlier = session.scalar(select(BillRun.status).where(BillRun.message_id == received.envelope.id)
-                             .order_by(BillRun.id.desc()).limit(1))
-    if earlier is not None and earlier != "failed":
+    if not idempotency.claim(session, trigger_key(received.envelope.id), message_type=TRIGGER,
+                             message_id=received.envelope.id, body_hash=body_hash(received.envelope.body),
+                             now=received.now, what=f"bill-run trigger {received.envelope.id}"):
         return Outcome.DUPLICATE
     session.add(BillRun(run_date=body.date, message_id=received.envelope.id, requested_at=received.now,
                         started_at=received.now, status="running"))
@@ -105,8 +80,12 @@ def fan_out(ctx: JobContext, run_id: int, run_date: date | None, now: datetime) 
     except Exception:
         log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
         with transaction(ctx.sessions) as session:
-            session.execute(update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")
-                            .values(status="failed", finished_at=ctx.now(), accounts_due=total))
+            message_id = session.execute(
+                update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")
+                .values(status="failed", finished_at=ctx.now(), accounts_due=total).returning(BillRun.message_id)
+            ).scalar()
+            if message_id is not None:  # the trigger's retry starts a fresh run
+                idempotency.release(session, trigger_key(message_id))
         raise
     log.info("bill_run_fanned_out", run_id=run_id, accounts=total, time_zones=len(todays))
     return total
@@ -127,162 +106,6 @@ def start_run(ctx: JobContext, envelope: Any, delivery: BrokerDelivery) -> int |
     return int(run.id)
 
 
-def claim_batch(session: Session, batch_key: str | None, account_ids: Sequence[str], now: datetime) -> bool:
-    """Record a batch message as applied, in the batch's own transaction; False when it already was.
-
-    A redelivered batch (a worker killed between commit and ack) then changes no counter. Two
-    copies running at once collide on the key's primary key: the second fails and is retried.
-    """
-    if batch_key is None:
-        return True
-    if session.get(ProcessedMessage, batch_key) is not None:
-        return False
-    digest = hashlib.sha256("\n".join(account_ids).encode()).hexdigest()
-    session.execute(insert(ProcessedMessage).values(key=batch_key, message_type=BATCH, message_id=batch_key,
-                                                    body_hash=digest, outcome="processed", processed_at=now))
-    return True
-
-
-class BulkWriteFailed(Exception):
-    """A batch's bulk write failed (an account invoiced elsewhere, say): the batch is rolled back
-    and billed again account by account, each in its own savepoint."""
-
-
-def run_batch(ctx: JobContext, run_id: int, account_ids: Sequence[str], run_date: date | None,
-              batch_key: str | None = None) -> BatchOutcome:
-    """One batch in one transaction; if its bulk write fails, once more one account at a time."""
-    now = ctx.now()
-    try:
-        with transaction(ctx.sessions) as session:
-            return bill_batch(ctx, session, run_id, account_ids, run_date, now, batch_key)
-    except BulkWriteFailed as exc:
-        log.warning("bill_run_bulk_write_failed", run_id=run_id, accounts=len(account_ids),
-                    error=type(exc.__cause__).__name__)
-    with transaction(ctx.sessions) as session:
-        return bill_batch(ctx, session, run_id, account_ids, run_date, now, batch_key, one_by_one=True)
-
-
-def bill_batch(ctx: JobContext, session: Session, run_id: int, account_ids: Sequence[str], run_date: date | None,
-               now: datetime, batch_key: str | None = None, *, one_by_one: bool = False) -> BatchOutcome:
-    """Bill one batch of a run in the caller's transaction and count it on the run.
-
-    In bulk (the default) a failed write raises ``BulkWriteFailed`` for the caller to roll back;
-    ``one_by_one`` writes each account in a savepoint and records the ones that fail.
-    """
-    if not claim_batch(session, batch_key, account_ids, now):
-        log.info("bill_run_batch_redelivered", run_id=run_id, batch=batch_key)
-        return BatchOutcome(invoiced=0, skipped=0, failed=0)
-    settings = ctx.settings
-    held = try_lock_many(session, LockSpace.ACCOUNT, account_ids)
-    query = select(Account.__table__).where(among(session, Account.__table__.c.id, held))
-    accounts = {account.id: account for account in session.execute(query).all()} if held else {}
-    subscriptions = load_subscriptions_of(session, accounts)
-    balances = open_balance_lines_of(session, accounts)
-    bills: list[AccountBill] = []
-    failures: list[dict[str, Any]] = []
-    for account in (accounts[account_id] for account_id in held if account_id in accounts):
-        try:
-            today = _local_today(now, account.timezone)
-            bills.append(compose_bill(account, subscriptions.get(account.id, []), balances.get(account.id, []),
-                                      min(run_date, today) if run_date else today, settings=settings))
-        except Exception as exc:
-            failures.append(_failure(run_id, account.id, exc, now))
-    if one_by_one:
-        issued = _write_one_by_one(session, run_id, bills, failures, now)
-    else:
-        issued = _write_bulk(session, run_id, bills, now)
-    _record(session, failures)
-    outcome = BatchOutcome(invoiced=len(issued), skipped=len(account_ids) - len(issued) - len(failures),
-                           failed=len(failures))
-    _count(session, run_id, outcome, now)
-    return outcome
-
-
-def _local_today(now: datetime, timezone: str) -> date:
-    try:
-        return local_date(now, timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BillingError("timezone", f"{timezone!r} is not an IANA time zone this machine knows") from None
-
-
-def _write_bulk(session: Session, run_id: int, bills: Sequence[AccountBill],
-                now: datetime) -> dict[str, list[IssuedInvoice]]:
-    try:
-        return write_bills(session, bills, now=now, bill_run_id=run_id)
-    except Exception as exc:
-        if _transient(exc):
-            raise
-        raise BulkWriteFailed(f"bill run {run_id}: the bulk write of {len(bills)} accounts failed") from exc
-
-
-def _write_one_by_one(session: Session, run_id: int, bills: Sequence[AccountBill], failures: list[dict[str, Any]],
-                      now: datetime) -> dict[str, list[IssuedInvoice]]:
-    """Each account in its own savepoint, recording the ones that still fail."""
-    issued: dict[str, list[IssuedInvoice]] = {}
-    for bill in bills:
-        try:
-            with session.begin_nested():
-                issued.update(write_bills(session, [bill], now=now, bill_run_id=run_id))
-        except Exception as exc:
-            if _transient(exc):
-                raise
-            failures.append(_failure(run_id, bill.account_id, exc, now))
-    return issued
-
-
-def _transient(exc: BaseException) -> bool:
-    """Faults of the database itself (connection, deadlock, lock table): retry the whole message."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OperationalError | InterfaceError)
-
-
-def _failure(run_id: int, account_id: str, exc: Exception, now: datetime) -> dict[str, Any]:
-    """A failure row: the domain error's code and reason, or the database's first line, or the exception."""
-    if isinstance(exc, BillingError):
-        code, reason = exc.code, str(exc)
-    elif isinstance(exc, DBAPIError):
-        code = "conflict" if "IntegrityError" in type(exc).__name__ else "database"
-        reason = f"{type(exc.orig).__name__}: {str(exc.orig).strip().splitlines()[0] if str(exc.orig) else ''}"
-    else:
-        code, reason = "error", f"{type(exc).__name__}: {exc}"
-    log.warning("bill_run_account_failed", run_id=run_id, account_id=account_id, code=code, reason=reason)
-    return {"bill_run_id": run_id, "account_id": account_id, "code": code, "reason": reason[:REASON_LIMIT],
-            "created_at": now}
-
-
-def _record(session: Session, failures: Sequence[dict[str, Any]]) -> None:
-    if failures:
-        session.execute(insert(BillRunFailure), list(failures))
-
-
-def _count(session: Session, run_id: int, outcome: BatchOutcome, now: datetime) -> None:
-    """Add the batch to the run with SQL increments (concurrent batches never lose a count), and close
-    the run in the same statement when this batch was its last one.
-
-    SET expressions see the row as it was, and the row lock makes concurrent batches take turns.
-    Until the fan-out has stored ``accounts_due`` it is 0 and no batch can close the run.
-    """
-    run = BillRun.__table__.c
-    counted = outcome.invoiced + outcome.skipped + outcome.failed
-    closes = (run.status == "running") & (run.accounts_due > 0) & (
-        run.invoiced + run.skipped + run.failed + counted >= run.accounts_due)
-    row = session.execute(
-        update(BillRun).where(BillRun.id == run_id).values(
-            invoiced=run.invoiced + outcome.invoiced, skipped=run.skipped + outcome.skipped,
-            failed=run.failed + outcome.failed, status=case((closes, "finished"), else_=run.status),
-            finished_at=case((closes, literal(now, run.finished_at.type)), else_=run.finished_at),
-        ).returning(run.status, run.finished_at, run.started_at, run.accounts_due, run.failed)
-    ).one()
-    if row.status == "finished" and row.finished_at == now:
-        _observe_finish(run_id, row.started_at, now, row.accounts_due, row.failed)
-
-
-def _observe_finish(run_id: int, started_at: datetime | None, now: datetime, due: int, failed: int) -> None:
-    BILL_RUN_SECONDS.observe(max(0.0, (now - started_at).total_seconds()) if started_at else 0.0)
-    log.info("bill_run_finished", run_id=run_id, accounts_due=due, failed=failed)
-
-
 def _close_fanned_out(session: Session, run_id: int, total: int, now: datetime) -> None:
     """Store how many accounts the fan-out enqueued; close the run if its batches are all counted
     already (or there were none)."""
@@ -295,4 +118,4 @@ def _close_fanned_out(session: Session, run_id: int, total: int, now: datetime) 
         .returning(run.started_at, run.accounts_due, run.failed)
     ).one_or_none()
     if started is not None:
-        _observe_finish(run_id, started.started_at, now, started.accounts_due, started.failed)
+        observe_finish(run_id, started.started_at, now, started.accounts_due, started.failed)

@@ -37,8 +37,8 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
     lock_account(session, info.id)
     digest = body_hash(received.envelope.body)
     if not idempotency.claim(session, f"{MESSAGE_TYPE}:{info.id}", message_type=MESSAGE_TYPE,
-                             message_id=received.envelope.id, body_hash=digest, outcome=Outcome.PROCESSED,
-                             now=received.now, what=f"the onboarding of account {info.id}"):
+                             message_id=received.envelope.id, body_hash=digest, now=received.now,
+                             what=f"the onboarding of account {info.id}"):
         return Outcome.DUPLICATE
     today = local_date(received.now, info.timezone)
     account = Account(

@@ -15,7 +15,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from jobs import bill_runs, quarantine
+from jobs import bill_batches, bill_runs, quarantine
 from jobs.context import BrokerDelivery, JobContext
 from jobs.handlers import HANDLERS
 from jobs.parking import REPLAY_OPTION
@@ -61,8 +61,8 @@ def declare_actors(broker: dramatiq.Broker, ctx: JobContext, settings: Settings)
 
     def bill_accounts(run_id: int, account_ids: list[str], run_date: str | None) -> None:
         delivery = current_delivery(ctx)
-        bill_runs.run_batch(ctx, run_id, account_ids, datetime.fromisoformat(run_date).date() if run_date else None,
-                            batch_key=f"{bill_runs.BATCH}:{delivery.message_id}")
+        bill_batches.run_batch(ctx, run_id, account_ids, datetime.fromisoformat(run_date).date() if run_date else None,
+                            batch_key=f"{bill_batches.BATCH}:{delivery.message_id}")
 
     def undecodable(raw_base64: str, error: str) -> None:
         quarantine.record_undecodable(ctx, raw_base64, error)

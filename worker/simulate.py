@@ -107,8 +107,6 @@ class Simulation:
         return self._report(end - timedelta(seconds=1))
 
     def _send(self, message_type: str, body: Any, at: datetime, spec: dict[str, Any] | None = None) -> None:
-        from jobs.producers import SIMULATION_PRODUCER
-
         spec = spec or {}
         producer = self.registry.get(spec.get("producer", SIMULATION_PRODUCER.name))
         if producer is not None:

@@ -104,7 +104,7 @@ class Harness:
 
     def drain(self) -> int:
         """Run every collected batch through the ``bill_accounts`` actor's function; return how many."""
-        from jobs.bill_runs import BATCH, run_batch
+        from jobs.bill_batches import BATCH, run_batch
 
         done = 0
         while self.broker.messages:

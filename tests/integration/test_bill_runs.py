@@ -388,7 +388,7 @@ def test_a_redelivered_trigger_starts_no_second_run(pg: tuple[str, Engine]) -> N
 
 
 def test_a_redelivered_batch_changes_no_counter(database: tuple[str, Engine]) -> None:
-    from jobs.bill_runs import BatchOutcome, bill_batch
+    from jobs.bill_batches import BatchOutcome, bill_batch
     from models.tables.store import transaction
 
     url, engine = database
