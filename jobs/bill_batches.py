@@ -24,9 +24,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from jobs import idempotency
+from jobs.bills import AccountBill, compose_bill
 from jobs.clock import local_date
 from jobs.context import JobContext
-from jobs.invoicing import AccountBill, IssuedInvoice, compose_bill, write_bills
+from jobs.invoicing import IssuedInvoice, write_bills
 from jobs.metrics import BILL_RUN_SECONDS
 from models.billing.errors import BillingError
 from models.tables.account import Account

@@ -144,7 +144,7 @@ def describe_error(error: Any) -> str:
         return str(error["msg"])
     if kind in _PHRASES:
         return _PHRASES[kind].format(kind=_json_kind(value))
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"must be one of {ctx.get('expected')}, not {echo(value)}"
     if kind == "string_too_short":
         minimum = ctx.get("min_length")

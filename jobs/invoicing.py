@@ -1,4 +1,4 @@
-"""Billing accounts on their dates: compose with the pure core, persist in the caller's transaction.
+"""Storing bills: invoices, their lines, balance movements and events, in the caller's transaction.
 
 Onboarding bills one account and a bill-run batch bills hundreds; both go through ``write_bills``
 (onboarding is its one-account case), so a catch-up invoice and a recurring one are the same
@@ -14,23 +14,21 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from jobs.bills import AccountBill
 from jobs.invoice_json import JSONDict, draft_document
 from jobs.metrics import INVOICE_AMOUNT, INVOICES
-from jobs.settings import JobSettings
-from models.billing.balance import Movement, MovementKind, OpenBalanceLine
-from models.billing.composition import Composition, InvoiceDraft, compose
+from models.billing.balance import Movement, MovementKind
+from models.billing.composition import InvoiceDraft
 from models.tables import bulk
 from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
-from models.tables.mapping import SubscriptionRow, subscription_terms
 from models.tables.outbox import OutboxEvent, new_event_id
 from models.tables.store import table_of
 from models.tables.subscription import Subscription
@@ -45,65 +43,6 @@ class IssuedInvoice:
     id: int
     total_minor: int
     document: JSONDict
-
-
-@dataclass(frozen=True)
-class SubscriptionState:
-    """A subscription's stored watermark, as read before composing."""
-
-    id: int
-    billed_until: date | None
-    next_bill_date: date | None
-
-
-@dataclass(frozen=True)
-class AccountBill:
-    """One account's composition and what the writer needs to store it; no database handle."""
-
-    account_id: str
-    currency: str
-    hold_until: date | None
-    subscriptions: tuple[SubscriptionState, ...]
-    line_ids: dict[str, int]
-    composition: Composition
-
-    @property
-    def invoices(self) -> tuple[InvoiceDraft, ...]:
-        return self.composition.invoices
-
-
-AccountRow = Account | Row[Any]
-"""An account as a mapped object (onboarding has just created it) or a Core row (bill runs)."""
-
-
-def compose_bill(
-    account: AccountRow,
-    subscriptions: Sequence[SubscriptionRow],
-    balance: Sequence[OpenBalanceLine],
-    as_of: date,
-    *,
-    settings: JobSettings,
-    onboarding: bool = False,
-) -> AccountBill:
-    """What the account is due on its local date ``as_of`` (pure once the rows are loaded)."""
-    combine = settings.combine_invoices if account.combine_invoices is None else account.combine_invoices
-    composition = compose(
-        [subscription_terms(row) for row in subscriptions],
-        balance,
-        as_of,
-        combine=combine,
-        onboarding=onboarding,
-        hold_until=account.hold_until,
-        max_catch_up=settings.max_catch_up_periods,
-    )
-    return AccountBill(
-        account_id=account.id,
-        currency=account.currency,
-        hold_until=account.hold_until,
-        subscriptions=tuple(SubscriptionState(row.id, row.billed_until, row.next_bill_date) for row in subscriptions),
-        line_ids={line.line_id: line.sequence for line in balance},
-        composition=composition,
-    )
 
 
 def write_bills(

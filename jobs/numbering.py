@@ -4,8 +4,8 @@ Stripe and Lago number an invoice when they finalise it; here that is the moment
 about to publish its ``invoice.created`` event. Only committed invoices are numbered, in the
 order of their events, by the one publishing relay, in a short transaction of its own before it
 publishes them: no hole (a rolled-back invoice never got one), no
-number given twice, and the counter row is no longer held by every transaction that issues an
-invoice (measured: it serialised the writers, 65-81 % of the database's busy time). The relay
+number given twice, and the counter row is not held by every transaction that issues an invoice
+(it would serialise the writers; ``docs/benchmarks.md`` has the figures). The relay
 puts the number into the event it publishes; the stored payload keeps ``"number": null``.
 """
 

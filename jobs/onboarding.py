@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from jobs import idempotency, ledger, parking
 from jobs.after_commit import on_commit
+from jobs.bills import compose_bill
 from jobs.canonical import body_hash
 from jobs.clock import local_date
 from jobs.context import JobContext
-from jobs.invoicing import compose_bill, write_bills
+from jobs.invoicing import write_bills
 from jobs.outcomes import Outcome
 from jobs.pipeline import Received
 from jobs.schemas import OnboardAccount

@@ -29,8 +29,8 @@ from pydantic import (
 )
 
 from jobs.routes import MESSAGE_TYPES
-from jobs.schemas import BALANCE_LINE_KINDS
 from jobs.settings import DEFAULT_HOME, JobSettings
+from models.billing.balance import BALANCE_KINDS
 from models.billing.money import minor_units
 
 PRODUCERS_ENV = "BILLING_PRODUCERS_JSON"
@@ -107,7 +107,7 @@ class Producer(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
     keys: list[ProducerKey] = Field(min_length=1)
     types: list[str]
-    kinds: list[str] = Field(default_factory=lambda: list(BALANCE_LINE_KINDS))
+    kinds: list[str] = Field(default_factory=lambda: list(BALANCE_KINDS))
     limits: ProducerLimits = Field(default_factory=ProducerLimits)
 
     @field_validator("types")
@@ -121,9 +121,9 @@ class Producer(BaseModel):
     @field_validator("kinds")
     @classmethod
     def _known_kinds(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(BALANCE_LINE_KINDS))
+        unknown = sorted(set(value) - set(BALANCE_KINDS))
         if unknown:
-            raise ValueError(f"unknown balance-line kind(s) {unknown}; known: {list(BALANCE_LINE_KINDS)}")
+            raise ValueError(f"unknown balance-line kind(s) {unknown}; known: {list(BALANCE_KINDS)}")
         return value
 
     @field_validator("keys")

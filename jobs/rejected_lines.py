@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from jobs.envelope import authentic
 from jobs.producers import ProducerRegistry
-from jobs.schemas import BALANCE_LINE_KINDS
+from models.billing.balance import BALANCE_KINDS
 from models.billing.errors import BillingError
 from models.billing.money import check_currency, parse_amount
 from models.tables.balance_rejection import BalanceRejection
@@ -58,7 +58,7 @@ def line_facts(line: Mapping[str, Any], *, trusted: bool) -> dict[str, Any]:
     kind = line.get("kind")
     return {
         "line_id": _text(line.get("line_id"), 100),
-        "kind": kind if isinstance(kind, str) and kind in BALANCE_LINE_KINDS else None,
+        "kind": kind if isinstance(kind, str) and kind in BALANCE_KINDS else None,
         "amount_minor": _amount(line, currency),
         "currency": currency,
         "author": _text(line.get("author"), 200) if trusted else None,

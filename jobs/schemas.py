@@ -1,4 +1,4 @@
-"""Message bodies (DESIGN.md §3) as strict pydantic models, and ``parse_body``.
+"""Message bodies as strict pydantic models, and ``parse_body``.
 
 Strict on purpose: JSON must not smuggle a float into money, a string into a number or a
 ``true`` into a day, so amounts and percents are decimal strings and numbers are whole numbers.
@@ -16,7 +16,7 @@ import datetime as dt
 import re
 import zoneinfo
 from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,13 +30,9 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 
 from jobs.errors import InvalidMessage, echo, field_failure
+from models.billing.balance import CREDIT_KINDS, BalanceKind
 from models.billing.errors import BillingError, UnknownCurrency
 from models.billing.money import check_currency, parse_amount
-
-Kind = Literal["credit", "gift", "referral", "discount", "adjustment"]
-BALANCE_LINE_KINDS: tuple[str, ...] = get_args(Kind)
-CREDIT_KINDS = frozenset({"credit", "gift", "referral"})
-"""Kinds that are customer credit: usable until spent or until ``expires_on``."""
 
 PERCENT_DECIMALS = 4
 _ID = re.compile(r"[A-Za-z0-9._:@-]+")
@@ -172,7 +168,7 @@ class BalanceLineSpec(_Body):
     """A ``balance_line.create`` body without ``account`` (as embedded in an onboarding)."""
 
     line_id: LineId
-    kind: Kind
+    kind: Annotated[BalanceKind, Field(strict=False)]  # the value, not an enum instance, arrives
     amount: DecimalText | None = None
     percent: DecimalText | None = None
     currency: Currency

@@ -1,8 +1,8 @@
 """dramatiq's JSON encoding with a decoder that never raises.
 
 On the Redis broker a ``DecodeError`` escapes the consumer thread: the thread restarts, the
-prefetched batch stays stranded in the acks set, and after reaping the same bytes crash it again
-(reliability notes §0.4). So ``decode`` turns anything that is not a well-formed dramatiq
+prefetched batch stays stranded in the acks set, and after reaping the same bytes crash it again.
+So ``decode`` turns anything that is not a well-formed dramatiq
 message into a message for the quarantine actor, carrying the raw bytes (base64) and a short
 reason. dramatiq's ``Message.decode`` then builds ``Message(**fields)`` without error.
 

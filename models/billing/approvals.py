@@ -10,6 +10,19 @@ class Decision(StrEnum):
     DECLINED = "declined"
 
 
+class LineStatus(StrEnum):
+    ACTIVE = "active"
+    PENDING_APPROVAL = "pending_approval"
+    DECLINED = "declined"
+
+
+def line_status(requires_approval: bool, decision: str | None) -> LineStatus:
+    """Derived, never stored, so the ledger stays append-only: a held line is active once approved."""
+    if not requires_approval or decision == Decision.APPROVED:
+        return LineStatus.ACTIVE
+    return LineStatus.DECLINED if decision == Decision.DECLINED else LineStatus.PENDING_APPROVAL
+
+
 def same_person(one: str, other: str) -> bool:
     """Whether two identities name the same person (case and surrounding space ignored)."""
     return one.strip().casefold() == other.strip().casefold()

@@ -26,7 +26,10 @@ class BalanceKind(StrEnum):
     ADJUSTMENT = "adjustment"
 
 
+BALANCE_KINDS: tuple[str, ...] = tuple(kind.value for kind in BalanceKind)
+"""Every kind, as the strings messages, configuration and tables use."""
 CREDIT_KINDS = frozenset({BalanceKind.CREDIT, BalanceKind.GIFT, BalanceKind.REFERRAL})
+"""Kinds that are customer credit: usable until spent or until ``expires_on``."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.billing.balance import BALANCE_KINDS
 from models.tables.base import Base, Created, IntPK
 
 
@@ -23,7 +24,7 @@ class BalanceLine(Base):
 
     __tablename__ = "balance_lines"
     __table_args__ = (
-        CheckConstraint("kind IN ('credit', 'gift', 'referral', 'discount', 'adjustment')", name="kind"),
+        CheckConstraint(f"kind IN ({', '.join(repr(kind) for kind in BALANCE_KINDS)})", name="kind"),
         CheckConstraint("(amount_minor IS NULL) <> (percent IS NULL)", name="amount_xor_percent"),
         CheckConstraint(
             "amount_minor IS NULL OR amount_minor > 0 OR (kind = 'adjustment' AND amount_minor <> 0)",

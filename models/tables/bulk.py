@@ -4,9 +4,9 @@ On PostgreSQL the rows travel as one array per column, ``INSERT ... SELECT ... F
 and ``UPDATE ... FROM unnest(...)``: the statement text is short and the same for every batch, so
 the driver converts it once and the server prepares it once. A multi-row VALUES statement
 (insertmanyvalues) carries a placeholder per value, and psycopg caches only statements under
-4 KB: a 300-row statement was re-parsed for every batch, about a third of the bill run's Python
-time. The arrays are sent in binary: psycopg's default text format escapes every quote of every
-element in Python, which made an array of 300 JSON payloads cost 10 ms to send instead of 0.03.
+4 KB, so a large batch would be re-parsed every time. The arrays are sent in binary: psycopg's
+default text format escapes every quote of every element in Python. ``docs/benchmarks.md`` says
+what each choice was worth.
 
 Ids come back the way SQLAlchemy's insertmanyvalues gets them in parameter order: the rows are
 inserted ``ORDER BY ordinality`` and the sequence hands out ascending ids, so sorted ids match

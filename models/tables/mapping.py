@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Row, String, Table, any_, bindparam, cast,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from models.billing.approvals import LineStatus, line_status
 from models.billing.balance import BalanceKind, OpenBalanceLine
 from models.billing.calendar import Cadence, IntervalUnit
 from models.billing.composition import SubscriptionTerms, Timing
@@ -92,13 +93,6 @@ def _decisions(session: Session, account_ids: Collection[str]) -> dict[int, str]
     return {line_id: decision for line_id, decision in session.execute(query)}
 
 
-def line_status(row: BalanceLine, decision: str | None) -> str:
-    """active, pending_approval or declined: derived, never stored, so the ledger stays append-only."""
-    if not row.requires_approval:
-        return "active"
-    return {"approved": "active", "declined": "declined"}.get(decision or "", "pending_approval")
-
-
 def open_line(row: BalanceLine, used: int | None, entries: int) -> OpenBalanceLine | None:
     """What is left of one active line after its ledger entries; None when nothing is."""
     common: dict[str, Any] = {
@@ -136,7 +130,7 @@ def open_balance_lines_of(session: Session, account_ids: Collection[str]) -> dic
     rows = session.execute(query).all()
     decisions = _decisions(session, account_ids) if any(row.requires_approval for row, _, _ in rows) else {}
     for row, used, entries in rows:
-        if line_status(row, decisions.get(row.id)) != "active":
+        if line_status(row.requires_approval, decisions.get(row.id)) is not LineStatus.ACTIVE:
             continue
         line = open_line(row, used, int(entries))
         if line is not None:

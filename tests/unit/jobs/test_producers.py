@@ -22,7 +22,7 @@ from jobs.producers import (
     registry_from_mapping,
 )
 from jobs.routes import MESSAGE_TYPES
-from jobs.schemas import BALANCE_LINE_KINDS
+from models.billing.balance import BALANCE_KINDS as BALANCE_LINE_KINDS
 from worker.settings import Settings
 
 SECRET = "crm-secret-0123456789abcdef"
