@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -188,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     if args.command in {"preview", "simulate"}:  # their stdout is a JSON document: keep logs quiet
         settings = settings.model_copy(update={"log_level": "ERROR"})
+    if args.command == "run" and "BILLING_LOG_FORMAT" not in os.environ:  # a person watches it: one format
+        settings = settings.model_copy(update={"log_format": "console"})
     configure_logging(settings)
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)

@@ -100,6 +100,8 @@ def configure_logging(settings: Settings) -> None:
     handler = _StderrHandler()
     handler.setFormatter(formatter)
     _install_handler(handler, level)
+    # Alembic announces its plugins at INFO on import: its progress is for its own command line.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -47,8 +47,8 @@ def run_worker(*, processes: int, threads: int, queues: list[str] | None) -> int
     if settings.worker_prefetch:
         env.setdefault("dramatiq_queue_prefetch", str(settings.worker_prefetch))
     prepare_multiprocess(env, settings.metrics_port)  # every worker process' counters, summed on one port
-    argv = [sys.executable, "-m", "dramatiq", "worker.actors:setup", "--processes", str(processes),
-            "--threads", str(threads), "--queues", *(queues or QUEUES)]
+    argv = [sys.executable, "-m", "worker.dramatiq_cli", "worker.actors:setup", "--skip-logging",
+            "--processes", str(processes), "--threads", str(threads), "--queues", *(queues or QUEUES)]
     os.execvpe(sys.executable, argv, env)  # noqa: S606 - our own interpreter, fixed arguments
     return 0  # pragma: no cover - exec does not return
 

@@ -25,6 +25,10 @@ REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "acme-onboard.json"
 
 
+CONSOLE_LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[\w+\s*\] ")
+"""structlog's console renderer: ``2026-12-01T20:43:29.597477Z [info     ] event ...``."""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -90,9 +94,16 @@ def test_make_run_shows_the_seed_invoice_and_its_event(
     listed = subprocess.run([sys.executable, "-m", "worker.cli", "invoices", "--account", "acme", "--json"],
                             cwd=tmp_path, env=client_env, capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(listed.stdout) == [invoice]
+    assert "alembic" not in listed.stderr + listed.stdout
 
     process.send_signal(signal.SIGINT)
-    assert process.wait(30) == 0
+    rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    logged = [line for line in "".join(output).splitlines() + rest.splitlines() if CONSOLE_LINE.match(line)]
+    assert logged, "the stack logged nothing in the console format"
+    foreign = [line for line in "".join(output).splitlines() + rest.splitlines()
+               if line.startswith(("{", "[")) or "alembic" in line]
+    assert not foreign, f"lines in another format than the console's: {foreign[:5]}"
     assert (tmp_path / ".billing" / "billing.sqlite3").stat().st_size > 0
     with pytest.raises(redis.ConnectionError):  # the embedded Redis went down with the stack
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
