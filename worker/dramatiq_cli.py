@@ -17,7 +17,7 @@ from worker.settings import get_settings
 
 def main() -> int:
     configure_logging(get_settings())
-    return int(dramatiq_main() or 0)
+    return int(dramatiq_main() or 0)  # type: ignore[no-untyped-call]
 
 
 if __name__ == "__main__":
