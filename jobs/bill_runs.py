@@ -46,7 +46,7 @@ from models.tables.processed_message import ProcessedMessage
 from worker import clock
 from worker.clock import local_date
 from worker.db import is_postgres, transaction
-from worker.metrics import BILL_RUN_SECONDS
+from worker.metrics import BILL_RUN_FAILED_ACCOUNTS, BILL_RUN_LAST_FINISHED, BILL_RUN_SECONDS, BILL_RUNS
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -105,6 +105,7 @@ def fan_out(sessions: sessionmaker[Session], broker: dramatiq.Broker, run_id: in
             _close_fanned_out(session, run_id, total)
     except Exception:
         log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
+        BILL_RUNS.labels(outcome="failed").inc()
         with transaction(sessions) as session:
             session.execute(update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")
                             .values(status="failed", finished_at=clock.current().now(), accounts_due=total))
@@ -293,6 +294,9 @@ def _count(session: Session, run_id: int, outcome: BatchOutcome) -> None:
 
 def _observe_finish(run_id: int, started_at: datetime | None, now: datetime, due: int, failed: int) -> None:
     BILL_RUN_SECONDS.observe(max(0.0, (now - started_at).total_seconds()) if started_at else 0.0)
+    BILL_RUNS.labels(outcome="finished_with_failures" if failed else "finished").inc()
+    BILL_RUN_FAILED_ACCOUNTS.inc(failed)
+    BILL_RUN_LAST_FINISHED.set_to_current_time()
     log.info("bill_run_finished", run_id=run_id, accounts_due=due, failed=failed)
 
 
