@@ -28,7 +28,7 @@ from jobs.bills import AccountBill, compose_bill
 from jobs.clock import local_date
 from jobs.context import JobContext
 from jobs.invoicing import IssuedInvoice, write_bills
-from jobs.metrics import BILL_RUN_SECONDS
+from jobs.metrics import BILL_RUN_FAILED_ACCOUNTS, BILL_RUN_LAST_FINISHED, BILL_RUN_SECONDS, BILL_RUNS
 from models.billing.errors import BillingError
 from models.tables.account import Account
 from models.tables.bill_run import BillRun, BillRunFailure
@@ -200,6 +200,9 @@ def _count(session: Session, run_id: int, outcome: BatchOutcome, now: datetime) 
 
 def observe_finish(run_id: int, started_at: datetime | None, now: datetime, due: int, failed: int) -> None:
     BILL_RUN_SECONDS.observe(max(0.0, (now - started_at).total_seconds()) if started_at else 0.0)
+    BILL_RUNS.labels(outcome="finished_with_failures" if failed else "finished").inc()
+    BILL_RUN_FAILED_ACCOUNTS.inc(failed)
+    BILL_RUN_LAST_FINISHED.set_to_current_time()
     log.info("bill_run_finished", run_id=run_id, accounts_due=due, failed=failed)
 
 

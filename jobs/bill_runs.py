@@ -22,6 +22,7 @@ from jobs.canonical import body_hash
 from jobs.context import BrokerDelivery, JobContext
 from jobs.due import due_pages, due_time_zones, widest_today, zone_todays
 from jobs.errors import InvalidMessage
+from jobs.metrics import BILL_RUNS
 from jobs.outcomes import Outcome
 from jobs.pipeline import Received, receive
 from jobs.routes import BILL_RUN_BATCH
@@ -79,6 +80,7 @@ def fan_out(ctx: JobContext, run_id: int, run_date: date | None, now: datetime) 
             _close_fanned_out(session, run_id, total, ctx.now())
     except Exception:
         log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
+        BILL_RUNS.labels(outcome="failed").inc()
         with transaction(ctx.sessions) as session:
             message_id = session.execute(
                 update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")

@@ -33,6 +33,9 @@ PlatformCollector(registry=REGISTRY)
 
 #: Values of ``trigger`` on ``billing_invoices_total``.
 INVOICE_TRIGGERS: Final = ("onboarding", "bill_run")
+#: Values of ``outcome`` on ``billing_bill_runs_total``.
+BILL_RUN_OUTCOMES: Final = ("finished", "finished_with_failures", "failed")
+"""``finished_with_failures``: some accounts failed (``billing status`` says why); ``failed``: the fan-out did."""
 
 MESSAGES: Final = Counter(
     "billing_messages_total", "Messages handled, by type and outcome.", ["type", "outcome"], registry=REGISTRY
@@ -71,7 +74,18 @@ BILL_RUN_SECONDS: Final = Histogram(
     "billing_bill_run_seconds", "Duration of a whole bill run.", registry=REGISTRY,
     buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf")),
 )  # fmt: skip
+BILL_RUNS: Final = Counter(
+    "billing_bill_runs_total", "Bill runs that ended, by outcome.", ["outcome"], registry=REGISTRY
+)
+BILL_RUN_FAILED_ACCOUNTS: Final = Counter(
+    "billing_bill_run_failed_accounts_total", "Accounts that failed in bill runs that finished.", registry=REGISTRY
+)
 # Gauges say how they combine across processes (ignored in a single process).
+BILL_RUN_LAST_FINISHED: Final = Gauge(
+    "billing_bill_run_last_finished_timestamp_seconds",
+    "Unix time (wall clock, also in rehearsals) at which the last bill run finished; 0 until one does.",
+    registry=REGISTRY, multiprocess_mode="max",
+)  # fmt: skip
 OUTBOX_LAG: Final = Gauge(
     "billing_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when none).", registry=REGISTRY,
     multiprocess_mode="mostrecent",
@@ -93,6 +107,8 @@ WORKER_PROCESSES: Final = Gauge(
 
 for _trigger in INVOICE_TRIGGERS:  # closed set: export zeros so rate() works before the first invoice
     INVOICES.labels(trigger=_trigger)
+for _outcome in BILL_RUN_OUTCOMES:
+    BILL_RUNS.labels(outcome=_outcome)
 
 
 def producer_label(name: str | None, configured: Collection[str]) -> str:

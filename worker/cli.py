@@ -127,6 +127,12 @@ def _cmd_decide(args: argparse.Namespace) -> int:
     return approve_or_decline(args.line, decision=decision, identity=args.identity, reason=args.reason)
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from worker.body_schemas import print_schema
+
+    return print_schema(args.type)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billing", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -155,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("preview", _cmd_preview, "print the invoices an onboarding body would produce (no database)")
     sub.add_argument("file")
     sub.add_argument("--as-of", default=None, help="the account's local date (default: today there)")
+    sub = add("schema", _cmd_schema, "print the JSON Schema of each message body, or of TYPE's")
+    sub.add_argument("type", nargs="?", default=None, metavar="TYPE")
     sub = add("simulate", _cmd_simulate, "replay a scenario through the real actors on a test clock")
     sub.add_argument("scenario")
     add("migrate", _cmd_migrate, "upgrade the database to the latest schema")
@@ -187,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from worker.settings import get_settings
 
     settings = get_settings()
-    if args.command in {"preview", "simulate"}:  # their stdout is a JSON document: keep logs quiet
+    if args.command in {"preview", "simulate", "schema"}:  # their stdout is a JSON document: keep logs quiet
         settings = settings.model_copy(update={"log_level": "ERROR"})
     if args.command == "run" and "BILLING_LOG_FORMAT" not in os.environ:  # a person watches it: one format
         settings = settings.model_copy(update={"log_format": "console"})
