@@ -41,3 +41,11 @@ class CurrencyMismatch(BillingError):
     """A balance line in another currency than its account's."""
 
     code = "currency_mismatch"
+
+
+class InvalidChange(BillingError):
+    """A lifecycle change (price change, pause, resume, cancel) that the subscription cannot take."""
+
+
+class AmountOverflow(BillingError):
+    """A computed amount or sum that would not fit a signed 64-bit column of minor units."""
