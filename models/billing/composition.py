@@ -19,13 +19,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
-from itertools import groupby
+from itertools import groupby, takewhile
 
 from models.billing.balance import Movement, MovementKind, OpenBalanceLine, apply_balance
 from models.billing.calendar import BillingPeriod, Cadence
 from models.billing.errors import CatchUpTooLong, InvalidChange, InvalidSchedule
 from models.billing.money import checked_sum
-from models.billing.proration import Proration
+from models.billing.proration import Proration, charge
 from models.billing.rating import BilledRange, ChargeLine, LineKind, corrections, range_lines
 from models.billing.schedule import Schedule
 from models.billing.timeline import PriceTimeline
@@ -68,33 +68,37 @@ class SubscriptionTerms:
     billed: tuple[BilledRange, ...] = ()
     settle_on: date | None = None
     catching_up: bool = False
-    _timeline: PriceTimeline = field(init=False, repr=False, compare=False)
-    _schedule: Schedule = field(init=False, repr=False, compare=False)
+    _timeline: PriceTimeline | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timing", Timing(self.timing))
         object.__setattr__(self, "proration", Proration(self.proration))
-        timeline = self.timeline or PriceTimeline(self.start_date, self.plan, self.amount_minor)
-        schedule = self.schedule or Schedule.single(self.start_date, self.cadence)
-        if timeline.start != self.start_date:
-            raise InvalidChange("timeline", f"starts on {timeline.start}, not on the start date {self.start_date}")
-        if schedule.start != self.start_date:
-            raise InvalidSchedule("schedule", f"starts on {schedule.start}, not on the start date {self.start_date}")
-        object.__setattr__(self, "_timeline", timeline)
-        object.__setattr__(self, "_schedule", schedule)
+        if self.timeline is not None and self.timeline.start != self.start_date:
+            raise InvalidChange(
+                "timeline", f"starts on {self.timeline.start}, not on the start date {self.start_date}"
+            )
+        if self.schedule is not None and self.schedule.start != self.start_date:
+            raise InvalidSchedule(
+                "schedule", f"starts on {self.schedule.start}, not on the start date {self.start_date}"
+            )
+        object.__setattr__(self, "_timeline", self.timeline)
 
     @property
     def price_timeline(self) -> PriceTimeline:
+        """The given timeline, or one price from the start (built on first use: bill runs rarely need it)."""
+        if self._timeline is None:
+            object.__setattr__(self, "_timeline", PriceTimeline(self.start_date, self.plan, self.amount_minor))
+        assert self._timeline is not None
         return self._timeline
 
     @property
     def period_schedule(self) -> Schedule:
-        return self._schedule
+        return self.schedule or Schedule.single(self.start_date, self.cadence)
 
     @property
     def end(self) -> date | None:
         """The first day not billed any more (a cancel), or None."""
-        return self._timeline.end
+        return None if self.timeline is None else self.timeline.end
 
     def due_date(self, period: BillingPeriod) -> date:
         if self.timing is Timing.ADVANCE:
@@ -104,10 +108,12 @@ class SubscriptionTerms:
     def unbilled_periods(self, billed_until: date | None = None) -> Iterator[BillingPeriod]:
         """Every period not billed yet, in order: without end, or up to the one containing the end."""
         resume = billed_until if billed_until is not None else self.billed_until
-        for period in self._schedule.periods(resume_at=resume):
-            if self.end is not None and period.start >= self.end:
-                return
-            yield period
+        if self.schedule is None:
+            periods = self.cadence.periods(self.start_date, resume_at=resume)
+        else:
+            periods = self.schedule.periods(resume_at=resume)
+        end = self.end
+        return periods if end is None else takewhile(lambda period: period.start < end, periods)
 
     def due_periods(self, as_of: date, limit: int | None = None) -> list[BillingPeriod]:
         """The unbilled periods due on or before ``as_of``; raises past ``limit`` of them."""
@@ -131,6 +137,8 @@ class SubscriptionTerms:
 
     def pending_corrections(self) -> list[ChargeLine]:
         """The proration lines that the billed ranges in ``billed`` call for now."""
+        if not self.billed:
+            return []
         by_period: dict[date, list[BilledRange]] = defaultdict(list)
         for line in self.billed:
             by_period[line.period_start].append(line)
@@ -140,7 +148,7 @@ class SubscriptionTerms:
             period = lines[0].period
             if self.billed_until is None or period.end > self.billed_until:
                 raise InvalidChange("billed", f"period {period.start} .. {period.last_day} is not billed yet")
-            found += corrections(self.key, period, lines, self._timeline, self.proration, self.position)
+            found += corrections(self.key, period, lines, self.price_timeline, self.proration, self.position)
         return found
 
 
@@ -292,10 +300,18 @@ def compose(
 
 def _prepare(terms: SubscriptionTerms, as_of: date, limit: int | None) -> _Subscription:
     due = terms.due_periods(as_of, limit)
-    lines = {
-        period.start: range_lines(terms.key, period, terms.price_timeline, terms.proration, terms.position)
-        for period in due
-    }
+    if terms.timeline is None:  # one price from the start: the range lines are today's charge, cheaply
+        lines = {
+            period.start: [ChargeLine(terms.key, terms.plan, period,
+                                      charge(terms.amount_minor, period, terms.proration), terms.position,
+                                      rate_minor=terms.amount_minor)]
+            for period in due
+        }
+    else:
+        lines = {
+            period.start: range_lines(terms.key, period, terms.timeline, terms.proration, terms.position)
+            for period in due
+        }
     return _Subscription(terms, due, lines, terms.pending_corrections())
 
 

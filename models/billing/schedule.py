@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from itertools import pairwise
 
 from models.billing.calendar import BillingPeriod, Cadence, IntervalUnit
-from models.billing.errors import InvalidSchedule
+from models.billing.errors import CatchUpTooLong, InvalidSchedule
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,22 @@ class Schedule:
         boundary = self.period_containing(processed_on).end
         kept = tuple(segment for segment in self.segments if segment.start < boundary)
         return Schedule((*kept, ScheduleSegment(boundary, replace(self.cadence, bill_day=bill_day))))
+
+    def check_backdate(self, effective: date, today: date, limit: int, field: str = "effective_date") -> None:
+        """Refuse a change whose effective date reaches back over more than ``limit`` periods
+        (DESIGN §2b: "within the catch-up bound: older is invalid"), counting the one containing
+        ``effective`` up to the one containing ``today``."""
+        if effective >= today:
+            return
+        first = self.period_containing(effective)
+        for count, period in enumerate(self.periods(resume_at=first.start), start=1):
+            if period.start > today:
+                return
+            if count > limit:
+                raise CatchUpTooLong(
+                    field, f"{effective} reaches back over more than {limit} periods; "
+                    f"the bound is max_catch_up_periods = {limit}"
+                )
 
     def _resume_point(self, day: date) -> date | None:
         """A resume date at or before the period containing ``day``'s start: a segment start or earlier."""

@@ -148,7 +148,7 @@ class PriceTimeline:
                 break
             lo, hi = max(start, piece.start), min(end, piece.end)
             if lo < hi:
-                found.append(replace(piece, start=lo, end=hi))
+                found.append(PriceRange(lo, hi, piece.plan, piece.amount_minor, piece.status))
         return found
 
     def price_on(self, day: date) -> PriceRange:

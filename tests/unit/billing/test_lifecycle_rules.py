@@ -128,6 +128,14 @@ def test_next_boundary_is_where_proration_none_moves_an_effective_date() -> None
     assert schedule.next_boundary(d("2024-02-01")) == d("2024-02-01")
 
 
+def test_a_backdated_change_is_bounded_like_a_catch_up() -> None:
+    schedule = Schedule.single(d("2020-01-01"), monthly(1))
+    schedule.check_backdate(d("2021-01-15"), d("2023-12-20"), 36)  # Jan 2021 .. Dec 2023: 36 periods
+    with pytest.raises(BillingError) as raised:
+        schedule.check_backdate(d("2020-12-31"), d("2023-12-20"), 36)  # 37
+    assert raised.value.field == "effective_date" and "max_catch_up_periods = 36" in raised.value.reason
+
+
 # -- range lines and corrections --------------------------------------------------------------------------
 
 
