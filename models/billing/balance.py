@@ -100,9 +100,21 @@ def _credit_order(line: OpenBalanceLine) -> tuple[bool, date, int]:
 
 
 def apply_balance(
-    recurring_minor: int, lines: Sequence[OpenBalanceLine], issue_date: date
+    recurring_minor: int,
+    lines: Sequence[OpenBalanceLine],
+    issue_date: date,
+    *,
+    proration_minor: int = 0,
+    with_discounts: bool = True,
 ) -> BalanceOutcome:
-    """Apply what is open in ``lines`` to an invoice whose recurring lines sum to ``recurring_minor``."""
+    """Apply what is open in ``lines`` to an invoice whose recurring lines sum to ``recurring_minor``.
+
+    ``proration_minor`` is the sum of the invoice's proration lines (DESIGN §2b): discounts apply to
+    the recurring lines only, and are capped so that a negative proration cannot turn them into
+    credit; credits then pay what is still due after the proration. The caller never passes an
+    invoice whose lines sum below zero (that one is issued at 0 and makes system credit).
+    ``with_discounts=False`` (an invoice without recurring lines) leaves discounts for a later one.
+    """
     movements: list[Movement] = []
     left: dict[str, OpenBalanceLine] = {line.line_id: line for line in lines}
 
@@ -121,8 +133,8 @@ def apply_balance(
         subtotal += line.remaining_minor
         del left[line.line_id]
 
-    due = subtotal
-    discounts = [item for item in usable if item.kind is BalanceKind.DISCOUNT]
+    due = max(0, subtotal + min(proration_minor, 0))  # what discounts may take
+    discounts = [item for item in usable if item.kind is BalanceKind.DISCOUNT and with_discounts]
     for line in sorted(discounts, key=lambda item: (item.percent is None, item.sequence)):
         if line.percent is not None:
             wanted = round_half_up(recurring_minor * line.percent / 100)
@@ -130,6 +142,7 @@ def apply_balance(
             wanted = line.remaining_minor
         used = min(wanted, due)
         due -= used
+        subtotal -= used
         if used:
             record(line, MovementKind.APPLIED, -used, used)
         if line.percent is None and wanted > used:
@@ -138,6 +151,7 @@ def apply_balance(
             record(line, MovementKind.LAPSED, 0, 0)
         del left[line.line_id]
 
+    due = max(0, subtotal + proration_minor)
     for line in sorted((item for item in usable if item.is_credit), key=_credit_order):
         if due == 0:
             break

@@ -35,3 +35,11 @@ class InvalidSchedule(BillingError):
 
 class CatchUpTooLong(BillingError):
     """A retroactive start that would bill more periods at once than the configured bound."""
+
+
+class InvalidChange(BillingError):
+    """A lifecycle change (price change, pause, resume, cancel) that the subscription cannot take."""
+
+
+class AmountOverflow(BillingError):
+    """A computed amount or sum that would not fit a signed 64-bit column of minor units."""

@@ -6,13 +6,14 @@ everywhere else as ``int`` minor units. The one rounding mode of the product is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from functools import cache
 
 from iso4217 import Currency
 
-from models.billing.errors import InvalidAmount, UnknownCurrency
+from models.billing.errors import AmountOverflow, InvalidAmount, UnknownCurrency
 
 ROUNDING = "half-up"
 """Every computed line is rounded once, half away from zero (Kill Bill, Lago, Aria)."""
@@ -87,3 +88,20 @@ def round_half_up(value: Fraction) -> int:
     magnitude = abs(value)
     rounded = (magnitude.numerator * 2 + magnitude.denominator) // (magnitude.denominator * 2)
     return rounded if value >= 0 else -rounded
+
+
+def checked_sum(values: Iterable[int], field: str) -> int:
+    """Sum minor units, refusing a result (or a partial sum) outside a signed 64-bit integer."""
+    total = 0
+    for value in values:
+        total += value
+        if abs(total) > MAX_MINOR:
+            raise AmountOverflow(field, f"the sum exceeds the 64-bit limit of {MAX_MINOR} minor units")
+    return total
+
+
+def check_minor(value: int, field: str) -> int:
+    """Return ``value`` if it fits a signed 64-bit column of minor units, else raise naming ``field``."""
+    if abs(value) > MAX_MINOR:
+        raise AmountOverflow(field, f"{value} exceeds the 64-bit limit of {MAX_MINOR} minor units")
+    return value
