@@ -25,12 +25,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 acceptance: $(STAMP)
-	BILLING_CMD=$(BIN)/billing $(BIN)/python ../shared/acceptance/run.py
+	BILLING_CMD=$(BIN)/billing $(BIN)/python ../shared/acceptance/run.py ../shared/acceptance/cases ../shared/acceptance/lifecycle
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q
 	@if [ -f ../shared/acceptance/run.py ]; then \
-		BILLING_CMD=$(BIN)/billing $(BIN)/python ../shared/acceptance/run.py; \
+		BILLING_CMD=$(BIN)/billing $(BIN)/python ../shared/acceptance/run.py ../shared/acceptance/cases ../shared/acceptance/lifecycle; \
 	else echo "acceptance scenarios not found beside the checkout: skipped"; fi
 
 bench: $(STAMP)  # BENCH_ARGS="--scale 0.1" for a quick look; the figures go to docs/benchmarks.md

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from jobs import balance_lines, bill_runs, onboarding
+from jobs import balance_lines, bill_runs, lifecycle, onboarding
 from jobs.pipeline import Handler
 
 HANDLERS: Mapping[str, Handler] = MappingProxyType(
@@ -14,5 +14,11 @@ HANDLERS: Mapping[str, Handler] = MappingProxyType(
         balance_lines.CREATE: balance_lines.handle_create_balance_line,
         balance_lines.REVERSE: balance_lines.handle_reverse_balance_line,
         bill_runs.TRIGGER: bill_runs.handle_trigger,
+        lifecycle.ADD: lifecycle.handle_add,
+        lifecycle.CHANGE: lifecycle.handle_change,
+        lifecycle.PAUSE: lifecycle.handle_pause,
+        lifecycle.RESUME: lifecycle.handle_resume,
+        lifecycle.CANCEL: lifecycle.handle_cancel,
+        lifecycle.UPDATE: lifecycle.handle_update,
     }
 )

@@ -17,10 +17,12 @@ JSONDict = dict[str, Any]
 
 
 def recurring_line(
-    plan: str, start: date, last_day: date, days: int, period_days: int, amount_minor: int, currency: str
+    plan: str, start: date, last_day: date, days: int, period_days: int, amount_minor: int, currency: str,
+    kind: str = "recurring",
 ) -> JSONDict:
+    """A line of a subscription's period: ``recurring``, or a ``proration`` correcting billed days."""
     return {
-        "kind": "recurring",
+        "kind": kind,
         "plan": plan,
         "period_start": start.isoformat(),
         "period_end": last_day.isoformat(),
@@ -35,11 +37,9 @@ def balance_line(kind: str, line_id: str, amount_minor: int, currency: str) -> J
 
 
 def draft_lines(draft: InvoiceDraft, currency: str) -> list[JSONDict]:
-    """Recurring lines in date order, then what the balance did to the invoice."""
+    """Recurring lines in date order, proration lines, then what the balance did to the invoice."""
     lines = [
-        recurring_line(
-            c.plan, c.period.start, c.period.last_day, c.period.days, c.period.cycle_days, c.amount_minor, currency
-        )
+        recurring_line(c.plan, c.start, c.last_day, c.days, c.period_days, c.amount_minor, currency, str(c.kind))
         for c in draft.charges
     ]
     lines += [

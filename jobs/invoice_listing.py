@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs.invoice_json import JSONDict, balance_line, invoice_document, recurring_line
 from models.tables.balance_line import BalanceLine
 from models.tables.invoice import Invoice
-from models.tables.invoice_line import InvoiceLine
+from models.tables.invoice_line import CHARGE_KINDS, InvoiceLine
 from models.tables.store import transaction
 
 
@@ -43,7 +43,7 @@ def invoice_documents(sessions: sessionmaker[Session], account_id: str | None, l
 
 
 def _line(line: Any, line_id: str | None, currency: str) -> JSONDict:
-    if line.kind == "recurring":
+    if line.kind in CHARGE_KINDS:
         return recurring_line(line.plan, line.period_start, line.period_end, line.days, line.period_days,
-                              line.amount_minor, currency)
+                              line.amount_minor, currency, line.kind)
     return balance_line(line.kind, line_id or "?", line.amount_minor, currency)

@@ -24,9 +24,11 @@ from jobs.invoice_json import JSONDict, draft_document
 from jobs.metrics import INVOICE_AMOUNT, INVOICES
 from models.billing.balance import Movement, MovementKind
 from models.billing.composition import InvoiceDraft
+from models.billing.money import format_amount
 from models.tables import bulk
 from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
+from models.tables.balance_line import BalanceLine
 from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
 from models.tables.outbox import OutboxEvent, new_event_id
@@ -34,6 +36,8 @@ from models.tables.store import table_of
 from models.tables.subscription import Subscription
 
 INVOICE_CREATED = "invoice.created"
+SYSTEM = "system"
+"""Author and producer of the credit lines the worker creates itself."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ def write_bills(
     line_ids = bulk.insert_columns(session, table_of(InvoiceLine), batch.lines(invoice_ids), return_ids=batch.applies)
     bulk.insert_rows(session, table_of(BalanceEntry), batch.entries(invoice_ids, line_ids))
     bulk.insert_columns(session, table_of(OutboxEvent), batch.events(invoice_ids))
+    bulk.insert_rows(session, table_of(BalanceLine), batch.system_credits(invoice_ids, now))
     _count_metrics(batch.drafts, "bill_run" if bill_run_id else "onboarding")
     return batch.issued(invoice_ids)
 
@@ -130,6 +135,21 @@ class _Batch:
     def events(self, invoice_ids: Sequence[int]) -> Columns:
         return {**self.event_columns, "invoice_id": list(invoice_ids)}
 
+    def system_credits(self, invoice_ids: Sequence[int], now: datetime) -> list[dict[str, Any]]:
+        """A ``credit`` line by the system for each invoice whose lines summed below zero (issued at 0)."""
+        return [
+            {"line_id": f"system-credit:{invoice_id}", "account_id": bill.account_id, "kind": "credit",
+             "amount_minor": draft.system_credit_minor, "percent": None, "currency": bill.currency,
+             "label": "credit from an invoice below zero",
+             "reason": f"invoice {invoice_id} of {draft.issue_date} summed to "
+                       f"{format_amount(-draft.system_credit_minor, bill.currency)}: issued at 0, the rest is credit",
+             "author": SYSTEM, "producer": SYSTEM, "message_id": event_id, "effective_date": draft.issue_date,
+             "expires_on": None, "requires_approval": False, "body_hash": "0" * 64, "created_at": now}
+            for (bill, draft), invoice_id, event_id in zip(self.drafts, invoice_ids, self.event_columns["event_id"],
+                                                             strict=True)
+            if draft.system_credit_minor > 0
+        ]
+
     def issued(self, invoice_ids: Sequence[int]) -> dict[str, list[IssuedInvoice]]:
         found: dict[str, list[IssuedInvoice]] = {}
         for (bill, draft), invoice_id, document in zip(self.drafts, invoice_ids, self.documents, strict=True):
@@ -138,7 +158,7 @@ class _Batch:
 
 
 LINE_COLUMNS = ("position", "kind", "subscription_id", "plan", "period_start", "period_end", "days", "period_days",
-                "amount_minor", "balance_line_id")
+                "amount_minor", "billing_period_start", "billing_period_end", "rate_minor", "balance_line_id")
 
 
 def _invoice_columns(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], now: datetime,
@@ -156,14 +176,22 @@ def _invoice_columns(drafts: Sequence[tuple[AccountBill, InvoiceDraft]], now: da
 
 
 def _advance_subscriptions(session: Session, bills: Iterable[AccountBill]) -> None:
-    """One executemany UPDATE by primary key for every subscription whose watermark moved."""
+    """One UPDATE by primary key for every subscription whose billing state moved.
+
+    A subscription without pending corrections needs no recheck and no settlement date any more; a
+    finished one (ended, settled) has no next bill date, so no bill run selects it again.
+    """
     rows = []
     for bill in bills:
+        composition = bill.composition
         for state in bill.subscriptions:
             key = str(state.id)
-            billed, due = bill.composition.billed_until.get(key), bill.composition.next_bill_dates.get(key)
-            if (billed, due) != (state.billed_until, state.next_bill_date):
-                rows.append({"subscription": state.id, "billed_until": billed, "next_bill_date": due})
+            pending = key in composition.corrections_pending
+            new = (composition.billed_until.get(key), composition.next_bill_dates.get(key),
+                   state.recheck_from if pending else None, state.settle_on if pending else None)
+            if new != (state.billed_until, state.next_bill_date, state.recheck_from, state.settle_on):
+                rows.append({"subscription": state.id, "billed_until": new[0], "next_bill_date": new[1],
+                             "recheck_from": new[2], "settle_on": new[3]})
     bulk.update_rows(session, table_of(Subscription), rows, key="subscription")
 
 
@@ -191,17 +219,19 @@ def _applied(draft: InvoiceDraft) -> list[Movement]:
 def _line_rows(draft: InvoiceDraft, line_ids: dict[str, int]) -> list[dict[str, Any]]:
     """Recurring lines in date order, then one line per applied balance line (``invoice_id`` comes later)."""
     rows: list[dict[str, Any]] = [
-        {"position": position, "kind": "recurring",
+        {"position": position, "kind": str(charge.kind),
          "subscription_id": int(charge.subscription_key), "plan": charge.plan,
-         "period_start": charge.period.start, "period_end": charge.period.last_day,
-         "days": charge.period.days, "period_days": charge.period.cycle_days,
-         "amount_minor": charge.amount_minor, "balance_line_id": None}
+         "period_start": charge.start, "period_end": charge.last_day,
+         "days": charge.days, "period_days": charge.period_days,
+         "amount_minor": charge.amount_minor, "billing_period_start": charge.period.start,
+         "billing_period_end": charge.period.last_day, "rate_minor": charge.rate_minor, "balance_line_id": None}
         for position, charge in enumerate(draft.charges)
     ]
     rows += [
         {"position": len(draft.charges) + offset, "kind": str(m.kind),
          "subscription_id": None, "plan": None, "period_start": None, "period_end": None,
          "days": None, "period_days": None, "amount_minor": m.invoice_amount_minor,
+         "billing_period_start": None, "billing_period_end": None, "rate_minor": None,
          "balance_line_id": line_ids[m.line_id]}
         for offset, m in enumerate(_applied(draft))
     ]

@@ -80,11 +80,11 @@ def _insert_subscriptions(session: Session, body: OnboardAccount) -> list[Subscr
     info = body.account
     rows = [
         Subscription(
-            account_id=info.id, position=position, plan=spec.plan, amount_minor=spec.amount_minor,
+            account_id=info.id, position=position, key=spec.key, plan=spec.plan, amount_minor=spec.amount_minor,
             currency=info.currency, interval=spec.interval, interval_count=spec.interval_count,
             timing=spec.timing, proration=spec.proration, bill_day=body.effective_bill_day,
             bill_month=spec.bill_month, bill_weekday=spec.bill_weekday, start_date=body.start_date,
-            billed_until=None, next_bill_date=body.start_date,
+            billed_until=None, next_bill_date=body.start_date, has_changes=False, recheck_from=None, settle_on=None,
         )
         for position, spec in enumerate(body.subscriptions)
     ]

@@ -26,6 +26,12 @@ ROUTES: Mapping[str, Route] = MappingProxyType(
         "balance_line.create": Route("balances", "balances.create_balance_line"),
         "balance_line.reverse": Route("balances", "balances.reverse_balance_line"),
         "bill_run.trigger": Route("invoicing", "invoicing.trigger_bill_run"),
+        "subscription.add": Route("lifecycle", "lifecycle.add_subscription"),
+        "subscription.change": Route("lifecycle", "lifecycle.change_subscription"),
+        "subscription.pause": Route("lifecycle", "lifecycle.pause_subscription"),
+        "subscription.resume": Route("lifecycle", "lifecycle.resume_subscription"),
+        "subscription.cancel": Route("lifecycle", "lifecycle.cancel_subscription"),
+        "account.update": Route("lifecycle", "lifecycle.update_account"),
     }
 )
 

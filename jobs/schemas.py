@@ -124,8 +124,12 @@ class AccountInfo(_Body):
 
 
 class SubscriptionSpec(_Body):
-    """A recurring price; ``amount_minor`` is known once the account's currency is."""
+    """A recurring price; ``amount_minor`` is known once the account's currency is.
 
+    ``id`` names it within its account (default: its plan): lifecycle messages refer to it.
+    """
+
+    id: LineId | None = None
     plan: PlanName
     amount: DecimalText
     interval: Literal["month", "year", "week"] = "month"
@@ -144,6 +148,19 @@ class SubscriptionSpec(_Body):
         if self.bill_weekday is not None and self.interval != "week":
             raise BillingError("bill_weekday", "only week intervals have a bill weekday")
         return self
+
+    @property
+    def key(self) -> str:
+        """The subscription's id within its account."""
+        return self.id if self.id is not None else self.plan
+
+    def price_in(self, currency: str, field: str) -> int:
+        """The price in minor units of ``currency``, checked; remembered as ``amount_minor``."""
+        minor = parse_amount(self.amount, currency, field=field)
+        if minor < 0:
+            raise BillingError(field, f"must not be negative, not {echo(self.amount)}")
+        self._amount_minor = minor
+        return minor
 
     @property
     def amount_minor(self) -> int:
@@ -265,12 +282,13 @@ class OnboardAccount(_Body):
     @_model_validator(mode="after")
     def _amounts_in_account_currency(self) -> OnboardAccount:
         currency = self.account.currency
+        keys: set[str] = set()
         for index, subscription in enumerate(self.subscriptions):
-            field = f"subscriptions.{index}.amount"
-            minor = parse_amount(subscription.amount, currency, field=field)
-            if minor < 0:
-                raise BillingError(field, f"must not be negative, not {echo(subscription.amount)}")
-            subscription._amount_minor = minor
+            subscription.price_in(currency, f"subscriptions.{index}.amount")
+            if subscription.key in keys:
+                raise BillingError(f"subscriptions.{index}.id", f"{echo(subscription.key)} names two subscriptions "
+                                   "of the account (give each an id)")
+            keys.add(subscription.key)
         seen: set[str] = set()
         for index, line in enumerate(self.balance_lines):
             if line.currency != currency:
@@ -289,13 +307,115 @@ class OnboardAccount(_Body):
         return self.bill_day if self.bill_day is not None else self.start_date.day
 
 
-Body = OnboardAccount | CreateBalanceLine | ReverseBalanceLine | TriggerBillRun
+class _LifecycleBody(_Body):
+    """What every message of an account's life carries: its idempotency key, and who asked and why."""
+
+    change_id: LineId
+    account: Identifier
+    author: Text200
+    reason: Text500
+
+
+class AddedSubscription(SubscriptionSpec):
+    """A subscription added to an onboarded account; ``start_date`` defaults to today there."""
+
+    start_date: IsoDate | None = None
+
+
+class AddSubscription(_LifecycleBody):
+    """``subscription.add``: a new subscription on the account's bill day."""
+
+    subscription: AddedSubscription
+
+
+class ChangeSubscription(_LifecycleBody):
+    """``subscription.change``: from ``effective_date`` (default today) the new price and plan apply."""
+
+    subscription: LineId
+    amount: DecimalText | None = None
+    currency: Currency | None = None
+    plan: PlanName | None = None
+    effective_date: IsoDate | None = None
+    proration: Literal["daily", "none"] = "daily"
+    invoice_now: bool = False
+
+    @_model_validator(mode="after")
+    def _something_changes(self) -> ChangeSubscription:
+        if self.amount is None and self.plan is None:
+            raise BillingError("amount", "is required unless the plan changes (give amount, plan or both)")
+        if self.amount is not None and self.currency is None:
+            raise BillingError("currency", "is required with an amount (the account's currency)")
+        return self
+
+
+class PauseSubscription(_LifecycleBody):
+    """``subscription.pause``: days in [from, until) cost nothing; without ``until``, until a resume."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+
+    subscription: LineId
+    starts: IsoDate | None = Field(default=None, alias="from")
+    until: IsoDate | None = None
+
+    @_model_validator(mode="after")
+    def _until_after_from(self) -> PauseSubscription:
+        if self.starts is not None and self.until is not None and self.until <= self.starts:
+            raise BillingError("until", f"{self.until} is not after from {self.starts}")
+        return self
+
+
+class ResumeSubscription(_LifecycleBody):
+    """``subscription.resume``: the pause ends on ``effective_date`` (default today)."""
+
+    subscription: LineId
+    effective_date: IsoDate | None = None
+
+
+class CancelSubscription(_LifecycleBody):
+    """``subscription.cancel``: nothing is billed on or after the end (E, or the current period's end)."""
+
+    subscription: LineId
+    effective_date: IsoDate | None = None
+    at_period_end: bool = False
+    proration: Literal["daily", "none"] = "daily"
+
+    @_model_validator(mode="after")
+    def _one_end(self) -> CancelSubscription:
+        if self.at_period_end and self.effective_date is not None:
+            raise BillingError("at_period_end", "give either effective_date or at_period_end, not both")
+        return self
+
+
+class UpdateAccount(_LifecycleBody):
+    """``account.update``: a new bill day (after each current period), invoice grouping, or name."""
+
+    bill_day: Annotated[int, _between(1, 31)] | None = None
+    combine_invoices: bool | None = None
+    name: Text200 | None = None
+
+    @_model_validator(mode="after")
+    def _something_changes(self) -> UpdateAccount:
+        if self.bill_day is None and self.combine_invoices is None and self.name is None:
+            raise BillingError("bill_day", "nothing to update (give bill_day, combine_invoices or name)")
+        return self
+
+
+LifecycleBody = (AddSubscription | ChangeSubscription | PauseSubscription | ResumeSubscription
+                 | CancelSubscription | UpdateAccount)
+
+Body = OnboardAccount | CreateBalanceLine | ReverseBalanceLine | TriggerBillRun | LifecycleBody
 
 BODY_MODELS: dict[str, type[Body]] = {
     "account.onboard": OnboardAccount,
     "balance_line.create": CreateBalanceLine,
     "balance_line.reverse": ReverseBalanceLine,
     "bill_run.trigger": TriggerBillRun,
+    "subscription.add": AddSubscription,
+    "subscription.change": ChangeSubscription,
+    "subscription.pause": PauseSubscription,
+    "subscription.resume": ResumeSubscription,
+    "subscription.cancel": CancelSubscription,
+    "account.update": UpdateAccount,
 }
 
 

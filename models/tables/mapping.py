@@ -8,7 +8,8 @@ so both paths turn rows into domain values the same way.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -21,10 +22,15 @@ from models.billing.balance import BalanceKind, OpenBalanceLine
 from models.billing.calendar import Cadence, IntervalUnit
 from models.billing.composition import SubscriptionTerms, Timing
 from models.billing.proration import Proration
+from models.billing.rating import BilledRange
+from models.billing.schedule import Schedule
+from models.billing.timeline import Cancellation, LifecycleEvent, Pause, PriceChange, PriceTimeline, Resume
 from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
 from models.tables.balance_line_decision import BalanceLineDecision
+from models.tables.invoice_line import CHARGE_KINDS, InvoiceLine
 from models.tables.subscription import Subscription
+from models.tables.subscription_change import SubscriptionChange
 
 SubscriptionRow = Subscription | Row[Any]
 """A subscription as a mapped object or as a plain Core row of its table (the loaders return rows:
@@ -44,25 +50,109 @@ def among(
     return column.in_(list(ids))
 
 
-def subscription_terms(row: SubscriptionRow) -> SubscriptionTerms:
-    cadence = Cadence(
+def cadence_of(row: SubscriptionRow) -> Cadence:
+    """The cadence a subscription started on (bill-day moves are segments of its schedule)."""
+    return Cadence(
         unit=IntervalUnit(row.interval),
         count=row.interval_count,
         bill_day=row.bill_day,
         bill_month=row.bill_month,
         bill_weekday=row.bill_weekday,
     )
+
+
+ChangeRow = SubscriptionChange | Row[Any]
+
+
+def lifecycle_event(change: ChangeRow) -> LifecycleEvent | None:
+    """A stored change as the price timeline replays it (a bill-day move is not a price event)."""
+    if change.kind == "change":
+        assert change.plan is not None and change.amount_minor is not None  # stored resolved
+        return PriceChange(change.effective, change.plan, change.amount_minor)
+    if change.kind == "pause":
+        return Pause(change.effective, change.until)
+    if change.kind == "resume":
+        return Resume(change.effective)
+    if change.kind == "cancel":
+        return Cancellation(change.effective)
+    return None
+
+
+def timeline_of(row: SubscriptionRow, changes: Sequence[ChangeRow]) -> PriceTimeline:
+    events = [event for event in map(lifecycle_event, changes) if event is not None]
+    return PriceTimeline.replay(row.start_date, row.plan, row.amount_minor, events)
+
+
+def schedule_of(row: SubscriptionRow, changes: Sequence[ChangeRow]) -> Schedule:
+    schedule = Schedule.single(row.start_date, cadence_of(row))
+    for change in changes:
+        if change.kind == "bill_day" and change.bill_day is not None:
+            schedule = schedule.with_bill_day(change.bill_day, change.effective)
+    return schedule
+
+
+def subscription_terms(
+    row: SubscriptionRow, changes: Sequence[ChangeRow] = (), billed: Sequence[BilledRange] = (), *,
+    catching_up: bool = False, settle: bool = True,
+) -> SubscriptionTerms:
+    """The core's view of a stored subscription: its price timeline and schedule when it has changed,
+    the billed ranges to recheck, and when its pending corrections must be settled."""
+    changed = bool(getattr(row, "has_changes", False)) or bool(changes)
     return SubscriptionTerms(
         key=str(row.id),
         plan=row.plan,
         amount_minor=row.amount_minor,
-        cadence=cadence,
+        cadence=cadence_of(row),
         start_date=row.start_date,
         timing=Timing(row.timing),
         proration=Proration(row.proration),
         billed_until=row.billed_until,
         position=row.position,
+        timeline=timeline_of(row, changes) if changed else None,
+        schedule=schedule_of(row, changes) if any(c.kind == "bill_day" for c in changes) else None,
+        billed=tuple(billed),
+        settle_on=getattr(row, "settle_on", None) if settle else None,
+        catching_up=catching_up,
     )
+
+
+def load_changes_of(session: Session, subscription_ids: Collection[int]) -> dict[int, list[Row[Any]]]:
+    """The changes of each subscription, in arrival order (one query for a whole batch)."""
+    found: dict[int, list[Row[Any]]] = defaultdict(list)
+    if not subscription_ids:
+        return found
+    table = SubscriptionChange.__table__
+    assert isinstance(table, Table)
+    query = select(table).where(table.c.subscription_id.in_(list(subscription_ids))).order_by(table.c.id)
+    for row in session.execute(query).all():
+        found[row.subscription_id].append(row)
+    return found
+
+
+def load_billed_of(session: Session, recheck: Mapping[int, date]) -> dict[int, list[BilledRange]]:
+    """What the periods ending after each subscription's ``recheck_from`` were billed, line by line."""
+    found: dict[int, list[BilledRange]] = defaultdict(list)
+    if not recheck:
+        return found
+    table = InvoiceLine.__table__
+    assert isinstance(table, Table)
+    query = (
+        select(table.c.subscription_id, table.c.billing_period_start, table.c.billing_period_end,
+               table.c.period_days, table.c.period_start, table.c.period_end, table.c.plan, table.c.rate_minor)
+        .where(table.c.subscription_id.in_(list(recheck)), table.c.kind.in_(CHARGE_KINDS),
+               table.c.billing_period_end >= min(recheck.values()))
+        .order_by(table.c.id)
+    )
+    day = timedelta(days=1)
+    for row in session.execute(query).all():
+        if row.billing_period_end < recheck[row.subscription_id]:
+            continue  # a period that ended before the earliest change: it stands as billed
+        found[row.subscription_id].append(BilledRange(
+            period_start=row.billing_period_start, period_end=row.billing_period_end + day,
+            period_days=row.period_days, start=row.period_start, end=row.period_end + day, plan=row.plan,
+            rate_minor=row.rate_minor,
+        ))
+    return found
 
 
 def load_subscriptions_of(session: Session, account_ids: Collection[str]) -> dict[str, list[SubscriptionRow]]:

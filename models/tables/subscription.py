@@ -11,15 +11,23 @@ from models.tables.base import Base, IntPK
 
 
 class Subscription(Base):
-    """One subscription of an account, in the order the onboarding message listed it.
+    """One subscription of an account, in the order it was added.
 
-    ``billed_until`` is the exclusive end of the last billed period; ``next_bill_date`` is when the
-    next period becomes due, so a bill run finds due work through one index range scan.
+    ``key`` is its id within the account (default: its plan). ``plan``, ``amount_minor`` and
+    ``bill_day`` are what it started with; its changes since are rows of ``subscription_changes``
+    (``has_changes``), replayed into a price timeline and a schedule of periods. ``billed_until``
+    is the exclusive end of the last billed period; ``next_bill_date`` is when a bill run must wake
+    it next (a period falls due, or corrections must be settled), so a bill run finds due work
+    through one index range scan; NULL once it has ended and is settled. ``recheck_from`` is the
+    earliest day whose billed periods a change may have made wrong: billed lines of periods ending
+    after it are compared with the timeline until the corrections are issued. ``settle_on`` is when
+    pending corrections must be issued even if no period is due (``invoice_now``, a cancellation).
     """
 
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("account_id", "position"),
+        UniqueConstraint("account_id", "key"),
         CheckConstraint("interval IN ('month', 'year', 'week')", name="interval"),
         CheckConstraint("interval_count BETWEEN 1 AND 120", name="interval_count"),
         CheckConstraint("timing IN ('advance', 'arrears')", name="timing"),
@@ -35,6 +43,7 @@ class Subscription(Base):
     # Indexed through uq_subscriptions_account_id_position, whose leading column it is.
     account_id: Mapped[str] = mapped_column(String(64), ForeignKey("accounts.id"))
     position: Mapped[int] = mapped_column(SmallInteger)
+    key: Mapped[str] = mapped_column(String(100))
     plan: Mapped[str] = mapped_column(String(100))
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
@@ -48,3 +57,6 @@ class Subscription(Base):
     start_date: Mapped[date]
     billed_until: Mapped[date | None]
     next_bill_date: Mapped[date | None]
+    has_changes: Mapped[bool] = mapped_column(default=False)
+    recheck_from: Mapped[date | None]
+    settle_on: Mapped[date | None]

@@ -49,13 +49,13 @@ def seed_due_accounts(conninfo: str, count: int, shape: DueShape) -> None:
                 for index in range(count):
                     copy.write_row((account_id(index), f"Bench account {index}", CURRENCY, "UTC", shape.bill_day,
                                     None, shape.start_date, shape.start_date, None, "0" * 64, now))
-            with cur.copy("COPY subscriptions (account_id, position, plan, amount_minor, currency, interval, "
+            with cur.copy("COPY subscriptions (account_id, position, key, plan, amount_minor, currency, interval, "
                           "interval_count, timing, proration, bill_day, bill_month, bill_weekday, start_date, "
-                          "billed_until, next_bill_date) FROM STDIN") as copy:
+                          "billed_until, next_bill_date, has_changes) FROM STDIN") as copy:
                 for index in range(count):
-                    copy.write_row((account_id(index), 0, PLAN, AMOUNT_MINOR, CURRENCY, "month", 1, "advance",
+                    copy.write_row((account_id(index), 0, PLAN, PLAN, AMOUNT_MINOR, CURRENCY, "month", 1, "advance",
                                     "daily", shape.bill_day, None, None, shape.start_date, shape.today,
-                                    shape.today))
+                                    shape.today, False))
         conn.commit()
     with connect(conninfo) as conn:
         conn.execute("ANALYZE accounts")

@@ -257,6 +257,7 @@ def test_recurring_charge_is_billable_once(engine: Engine) -> None:
             .values(
                 account_id="acme",
                 position=0,
+                key="basic",
                 plan="basic",
                 amount_minor=3000,
                 currency="EUR",
