@@ -3,16 +3,22 @@
 dramatiq's defaults are not billing-safe (20 retries over days, no age limit, dead workers'
 messages back only after minutes): every number here comes from ``Settings``. Actors bind to
 the global broker when their module is imported, so ``jobs`` imports this module first.
-``BILLING_BROKER=stub`` selects dramatiq's in-memory broker (``billing simulate``, unit tests).
+``BILLING_BROKER=stub`` selects dramatiq's in-memory broker (unit tests); ``billing simulate``
+uses ``TestClockStubBroker``, whose delays follow the test clock.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
+from datetime import datetime, timedelta
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import QueueNotFound
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -24,6 +30,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from worker import clock
 from worker.dead_letters import DeadLetterRecorder
 from worker.settings import Settings, get_settings
 
@@ -46,12 +53,52 @@ def billing_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
+class TestClockStubBroker(StubBroker):
+    """A StubBroker whose delayed messages (retries with backoff) wait on the process clock.
+
+    dramatiq's StubBroker stamps a delayed message with a wall-clock eta and its worker releases
+    it on the wall clock: on a test clock that jumps hours at a time a retry would come back at
+    the wrong simulated instant (and a long backoff would stall the run in real time). Here a
+    delayed message is held with its eta on ``worker.clock`` until ``release_due`` is called at or
+    after it; ``next_due`` tells the simulation when that is.
+    """
+
+    def __init__(self, middleware: list[Middleware] | None = None) -> None:
+        super().__init__(middleware=middleware)
+        self.held: list[tuple[datetime, int, dramatiq.Message[Any]]] = []
+        self._order = itertools.count()
+
+    def enqueue(self, message: dramatiq.Message[Any], *, delay: int | None = None) -> dramatiq.Message[Any]:
+        if delay is None:
+            return super().enqueue(message)
+        if message.queue_name not in self.queues:
+            raise QueueNotFound(message.queue_name)  # type: ignore[no-untyped-call]
+        self.emit_before("enqueue", message, delay)
+        eta = clock.current().now() + timedelta(milliseconds=delay)
+        heapq.heappush(self.held, (eta, next(self._order), message))
+        self.emit_after("enqueue", message, delay)
+        return message
+
+    def next_due(self) -> datetime | None:
+        return self.held[0][0] if self.held else None
+
+    def release_due(self, now: datetime) -> int:
+        """Enqueue every held message whose eta is ``now`` or earlier, in eta order."""
+        released = 0
+        while self.held and self.held[0][0] <= now:
+            super().enqueue(heapq.heappop(self.held)[2])
+            released += 1
+        return released
+
+
 def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker:
     """A Redis broker (production) or a StubBroker (simulation), not yet installed globally."""
     kind = kind or os.environ.get("BILLING_BROKER", "redis")
     middleware = billing_middleware(settings)
     if kind == "stub":
         return StubBroker(middleware=middleware)
+    if kind == "simulation":
+        return TestClockStubBroker(middleware=middleware)
     from worker.logging import ProcessLogging
     from worker.metrics import MetricsExposition
 
@@ -75,6 +122,13 @@ def install(settings: Settings | None = None, kind: str | None = None) -> dramat
 
     dramatiq.set_encoder(SafeJSONEncoder())
     return broker
+
+
+def install_simulation(settings: Settings) -> TestClockStubBroker:
+    """``install`` for ``billing simulate``: a StubBroker whose delays follow the test clock."""
+    installed = install(settings, kind="simulation")
+    assert isinstance(installed, TestClockStubBroker)
+    return installed
 
 
 broker = install()

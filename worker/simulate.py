@@ -61,7 +61,7 @@ class Simulation:
         registry.producers.setdefault(SIMULATION_PRODUCER.name, SIMULATION_PRODUCER)
         self.registry = registry
         self.runtime = runtime.configure(self.settings, registry)
-        self.broker = broker_module.install(self.settings, kind="stub")
+        self.broker = broker_module.install_simulation(self.settings)
         import jobs.actors  # noqa: F401 - declares the actors on the stub broker
 
         self.broker.emit_after("process_boot")
@@ -121,12 +121,13 @@ class Simulation:
         self.broker.enqueue(message.copy(message_timestamp=int(at.timestamp() * 1000)))
 
     def _drain(self, worker: Any) -> None:
+        self.broker.release_due(self.clock.now())  # retries due on the test clock
         for _ in range(100):
             busy = False
             for queue in sorted(self.broker.get_declared_queues()):
                 if self.broker.queues[queue].unfinished_tasks:
                     busy = True
-                    self.broker.join(queue, fail_fast=True)  # type: ignore[call-arg]
+                    self.broker.join(queue, fail_fast=True)
             worker.join()
             if not busy:
                 return
