@@ -1,9 +1,12 @@
 """`billing simulate`: a scenario replayed through the real actors on a test clock.
 
 Same actors, same database code, same relay as production; only the broker (dramatiq's
-in-memory StubBroker), the database (a throwaway SQLite file) and the clock (moved hour by hour)
-differ. The bill run is triggered on every whole hour, as the built-in scheduler does, so each
-account is billed on its own local date. Output format: the acceptance README.
+in-memory StubBroker), the database (a throwaway SQLite file) and the clock (a test clock)
+differ. The result is that of a bill run on every whole hour, as the built-in scheduler does, so
+each account is billed on its own local date; but the clock skips the hours at which nothing can
+happen (``jobs.wakeups``), so a run costs what its scenario holds, not how long it lasts.
+``hourly`` (``billing simulate --hourly``) ticks every hour instead: the reference the jumps are
+tested against. Output format: the acceptance README.
 """
 
 from __future__ import annotations
@@ -33,8 +36,15 @@ def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
         tick += HOUR
 
 
+def _hour(instant: datetime) -> datetime:
+    return instant.replace(minute=0, second=0, microsecond=0)
+
+
 class Simulation:
     """One scenario run; ``run()`` returns the printed document."""
+
+    hourly = False
+    """Tick every hour rather than jump to the next one at which something can happen."""
 
     def __init__(self, scenario: dict[str, Any], workdir: Path) -> None:
         os.environ["BILLING_BROKER"] = "stub"
@@ -85,7 +95,7 @@ class Simulation:
         worker.start()
         try:
             pending = list(messages)
-            for tick in _hours(self.clock.now(), end):
+            for tick in self._ticks(self.clock.now(), end, pending):
                 self.clock.set(tick)
                 self._send("bill_run.trigger", {}, tick)
                 self._drain(worker)
@@ -100,6 +110,23 @@ class Simulation:
         finally:
             worker.stop()
         return self._report(end - timedelta(seconds=1))
+
+    def _ticks(self, start: datetime, end: datetime, pending: list[Any]) -> Iterator[datetime]:
+        """The hours ``run`` works through: each next one is found after the loop ran the last."""
+        if self.hourly:
+            yield from _hours(start, end)
+            return
+        from jobs import wakeups
+        from worker.db import transaction
+
+        tick: datetime | None = _hour(start)
+        while tick is not None and tick < end:
+            yield tick
+            known = [_hour(pending[0][0])] if pending else []  # the hour whose tick delivers the next message
+            if (retry := self.broker.next_due()) is not None:
+                known.append(retry)
+            with transaction(self.runtime.sessions) as session:
+                tick = wakeups.next_tick(session, tick, known)
 
     def _send(self, message_type: str, body: Any, at: datetime, spec: dict[str, Any] | None = None) -> None:
         from jobs.client import build_message
@@ -168,10 +195,11 @@ class Simulation:
         return {"invoices": invoices, "balances": balances, "events": events, "rejected": rejected}
 
 
-def simulate_file(path: Path) -> dict[str, Any]:
+def simulate_file(path: Path, *, hourly: bool = False) -> dict[str, Any]:
     scenario = json.loads(path.read_text())
     with tempfile.TemporaryDirectory(prefix="billing-simulate-") as workdir:
         simulation = Simulation(scenario, Path(workdir))
+        simulation.hourly = hourly
         try:
             return simulation.run()
         finally:
