@@ -4,7 +4,7 @@ dramatiq's defaults are not billing-safe (20 retries over days, no age limit, de
 messages back only after minutes): every number here comes from ``Settings``. Actors bind to
 the global broker when their module is imported, so ``jobs`` imports this module first.
 ``BILLING_BROKER=stub`` selects dramatiq's in-memory broker (unit tests); ``billing simulate``
-uses ``TestClockStubBroker``, whose delays follow the test clock.
+uses ``ClockedStubBroker``, whose delays follow the test clock.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def billing_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
-class TestClockStubBroker(StubBroker):
+class ClockedStubBroker(StubBroker):
     """A StubBroker whose delayed messages (retries with backoff) wait on the process clock.
 
     dramatiq's StubBroker stamps a delayed message with a wall-clock eta and its worker releases
@@ -98,7 +98,7 @@ def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker
     if kind == "stub":
         return StubBroker(middleware=middleware)
     if kind == "simulation":
-        return TestClockStubBroker(middleware=middleware)
+        return ClockedStubBroker(middleware=middleware)
     from worker.logging import ProcessLogging
     from worker.metrics import MetricsExposition
 
@@ -124,10 +124,10 @@ def install(settings: Settings | None = None, kind: str | None = None) -> dramat
     return broker
 
 
-def install_simulation(settings: Settings) -> TestClockStubBroker:
+def install_simulation(settings: Settings) -> ClockedStubBroker:
     """``install`` for ``billing simulate``: a StubBroker whose delays follow the test clock."""
     installed = install(settings, kind="simulation")
-    assert isinstance(installed, TestClockStubBroker)
+    assert isinstance(installed, ClockedStubBroker)
     return installed
 
 
