@@ -77,12 +77,13 @@ class _Builder:
         return body
 
 
-def random_scenario(rng: random.Random, *, max_span_days: int, accounts: int | None = None) -> dict[str, Any]:
+def random_scenario(rng: random.Random, *, max_span_days: int, min_span_days: int = 1,
+                    accounts: int | None = None) -> dict[str, Any]:
     """One scenario: up to four accounts onboarded over the first weeks, lines and a few bad
-    messages among them, and ``until`` up to ``max_span_days`` after the first message."""
+    messages among them, and ``until`` ``min_span_days`` to ``max_span_days`` after the first message."""
     start = datetime(rng.randint(2018, 2024), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
                      rng.choice((0, 0, 15, 30, 59)), tzinfo=UTC)
-    span = rng.randint(1, max_span_days)
+    span = rng.randint(min_span_days, max_span_days)
     builder = _Builder(rng, start)
     count = accounts if accounts is not None else rng.randint(1, 4)
     window = max(1, min(span, 40))
