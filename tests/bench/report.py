@@ -161,6 +161,8 @@ def simulate_section(results: Results) -> list[str]:
              f"{statistics.median(seconds):.2f}", f"{max(seconds):.2f}", _n(part.random_invoices),
              _n(part.random_rejections))]
     verdicts = [(t.name, t.figure, t.goal, f"**{t.verdict}**", t.margin) for t in simulate_targets(part)]
+    checks = part.checks.items
+    passed = sum(check.ok for check in checks)
     return [
         SIMULATE_HEADING, "",
         f"Measured by `{results.command}` on {m['date']} (checkout {m['commit']}). Each run is `billing simulate "
@@ -174,6 +176,7 @@ def simulate_section(results: Results) -> list[str]:
         *table(("scenarios", "simulated days", "total wall s", "median s", "slowest s", "invoices", "rejections"),
                rows),
         *table(("target", "measured", "goal", "verdict", "margin"), verdicts),
+        f"Checks of this part: {passed}/{len(checks)} passed ({'; '.join(check.name for check in checks)}).", "",
     ]
 
 
