@@ -6,11 +6,12 @@ when the file is regenerated.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.bench.results import Results
+from tests.bench.results import Results, simulate_targets
 from tests.bench.throughput import Throughput
 
 NOTES_MARKER = "<!-- Everything below this line is kept when `make bench` regenerates the file. -->"
@@ -143,6 +144,48 @@ def latency_section(results: Results) -> list[str]:
     ]
 
 
+SIMULATE_HEADING = "## 4. `billing simulate`: cost follows the work, not the span"
+
+
+def simulate_section(results: Results) -> list[str]:
+    part = results.simulate
+    if part is None:
+        return []
+    m = results.machine
+    runs = [("one account, one monthly plan, 1 day", ", ".join(f"{v:.2f}" for v in part.one_day_seconds),
+             f"{statistics.median(part.one_day_seconds):.2f}", 1),
+            ("the same account for 5 years", ", ".join(f"{v:.2f}" for v in part.five_years_seconds),
+             f"{statistics.median(part.five_years_seconds):.2f}", part.five_years_invoices)]
+    seconds = part.random_seconds
+    rows = [(len(seconds), _n(part.random_simulated_days), f"**{part.random_total_seconds:.1f}**",
+             f"{statistics.median(seconds):.2f}", f"{max(seconds):.2f}", _n(part.random_invoices),
+             _n(part.random_rejections))]
+    verdicts = [(t.name, t.figure, t.goal, f"**{t.verdict}**", t.margin) for t in simulate_targets(part)]
+    checks = part.checks.items
+    passed = sum(check.ok for check in checks)
+    return [
+        SIMULATE_HEADING, "",
+        f"Measured by `{results.command}` on {m['date']} (checkout {m['commit']}). Each run is `billing simulate "
+        "FILE` in its own process, as the acceptance runner calls it, so every figure includes about two seconds "
+        "of interpreter start-up, imports and migration. The clock jumps to the next hour at which something can "
+        "happen (`jobs/wakeups.py`); `billing simulate --hourly` is the hour-by-hour reference that "
+        "`tests/scenarios/test_simulate_jumps.py` compares it with.", "",
+        *table(("scenario", "wall s (3 runs, alternating)", "median s", "invoices"), runs),
+        f"Forty random scenarios (seed {results_seed()}, spans of 2 to 5 years, 1 to 4 accounts in zones from "
+        "+14 to −12, every plan kind and balance kind, invalid messages among them), one after the other:", "",
+        *table(("scenarios", "simulated days", "total wall s", "median s", "slowest s", "invoices", "rejections"),
+               rows),
+        *table(("target", "measured", "goal", "verdict", "margin"), verdicts),
+        f"Checks of this part: {passed}/{len(checks)} passed ({'; '.join(check.name for check in checks)}).", "",
+    ]
+
+
+def results_seed() -> int:
+    from tests.bench.simulate import RANDOM_SEED
+
+    return RANDOM_SEED
+
+
 def checks_section(results: Results) -> list[str]:
     """One line per part; a failed check is shown whole (``--json`` has every check with its values)."""
     checks = results.checks()
@@ -169,9 +212,26 @@ def render(results: Results) -> str:
         "ratios are taken within one run; *foreign CPU* is the CPU other tenants used meanwhile.", "",
         *machine_section(results), *settings_section(results), *targets_section(results),
         *bill_run_section(results), *onboarding_section(results), *latency_section(results),
-        *checks_section(results),
+        *simulate_section(results), *checks_section(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def write_simulate_section(results: Results, path: Path) -> None:
+    """A run of the simulate part alone: replace its section in the existing report, keep the rest."""
+    if not path.exists():
+        write(results, path)
+        return
+    old = path.read_text(encoding="utf-8")
+    section = "\n".join(simulate_section(results)).rstrip() + "\n\n"
+    if SIMULATE_HEADING in old:
+        head, rest = old.split(SIMULATE_HEADING, 1)
+        following = min((i for i in (rest.find("\n## "), rest.find(NOTES_MARKER)) if i >= 0), default=len(rest))
+        tail = rest[following:].lstrip("\n")
+    else:
+        anchor = next((a for a in ("## Correctness checks", NOTES_MARKER) if a in old), None)
+        head, tail = (old.split(anchor, 1)[0], anchor + old.split(anchor, 1)[1]) if anchor else (old, "")
+    path.write_text(head + section + tail, encoding="utf-8")
 
 
 def write(results: Results, path: Path) -> None:

@@ -9,6 +9,7 @@ from tests.bench import targets
 from tests.bench.bill_run import BillRunResult
 from tests.bench.checks import Check
 from tests.bench.latency import LatencyResult
+from tests.bench.simulate import SimulateResult
 from tests.bench.throughput import Throughput
 
 
@@ -22,11 +23,12 @@ class Results:
     noop: Throughput | None = None
     bare: Throughput | None = None
     latency: LatencyResult | None = None
+    simulate: SimulateResult | None = None
     services: dict[str, str] = field(default_factory=dict)
     """The throwaway database and Redis namespace (gone when the run is over)."""
 
     def checks(self) -> list[Check]:
-        parts: list[Any] = [*self.bill_runs, self.onboarding, self.noop, self.bare, self.latency]
+        parts: list[Any] = [*self.bill_runs, self.onboarding, self.noop, self.bare, self.latency, self.simulate]
         return [item for part in parts if part is not None for item in part.checks.items]
 
     def failures(self) -> list[Check]:
@@ -54,6 +56,8 @@ class Results:
         if self.latency is not None:
             found.append(targets.at_most(f"enqueue → event p99 at {self.latency.rate:g} msgs/s",
                                          self.latency.p("total", 0.99), targets.P99_MS, "ms", ".0f"))
+        if self.simulate is not None:
+            found += simulate_targets(self.simulate)
         return found
 
     def as_json(self) -> dict[str, Any]:
@@ -64,11 +68,21 @@ class Results:
             "bare": _throughput_json(self.bare),
             "ratios": {"onboarding_vs_noop": self.onboarding_vs_noop, "onboarding_vs_bare": self.onboarding_vs_bare},
             "latency": _latency_json(self.latency),
+            "simulate": _simulate_json(self.simulate),
             "targets": [{"name": t.name, "figure": t.figure, "goal": t.goal, "verdict": t.verdict, "margin": t.margin}
                         for t in self.targets()],
             "checks": [{"part": c.part, "name": c.name, "expected": repr(c.expected), "actual": repr(c.actual),
                         "ok": c.ok} for c in self.checks()],
         }
+
+
+def simulate_targets(part: SimulateResult) -> list[targets.Target]:
+    return [
+        targets.at_most("billing simulate: five years ÷ one day (one account, wall time)", part.ratio,
+                        targets.SIMULATE_RATIO, "×", ".2f"),
+        targets.at_most(f"billing simulate: {len(part.random_seconds)} random multi-year scenarios, total wall time",
+                        part.random_total_seconds, targets.SIMULATE_RANDOM_SECONDS, "s"),
+    ]
 
 
 def _bill_run_targets(runs: list[BillRunResult]) -> list[targets.Target]:
@@ -120,3 +134,13 @@ def _latency_json(part: LatencyResult | None) -> dict[str, Any] | None:
             "pickup_p50_ms": part.p("pickup", 0.50), "pickup_p99_ms": part.p("pickup", 0.99),
             "relay_interval_seconds": part.relay_interval_seconds, "foreign_cores": part.usage.foreign_cores,
             "ok": part.checks.ok}
+
+
+def _simulate_json(part: SimulateResult | None) -> dict[str, Any] | None:
+    if part is None:
+        return None
+    return {"one_day_seconds": part.one_day_seconds, "five_years_seconds": part.five_years_seconds,
+            "ratio": part.ratio, "five_years_invoices": part.five_years_invoices,
+            "random_seconds": part.random_seconds, "random_total_seconds": part.random_total_seconds,
+            "random_invoices": part.random_invoices, "random_rejections": part.random_rejections,
+            "random_simulated_days": part.random_simulated_days, "ok": part.checks.ok}

@@ -37,7 +37,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--latency-rate", type=float, default=20.0, help="messages per second")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process (billing worker's default)")
-    parser.add_argument("--parts", default="bill-run,onboarding,latency", help="which parts to run")
+    parser.add_argument("--parts", default="bill-run,onboarding,latency,simulate",
+                        help="which parts to run (comma-separated); `--parts simulate` alone rewrites only its "
+                             "section of the report")
     parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs here")
     args = parser.parse_args(argv)
     args.accounts = [max(1, round(int(n) * args.scale)) for n in args.accounts.split(",") if n.strip()]
@@ -88,6 +90,11 @@ def run_parts(args: argparse.Namespace, ctx: Any, results: Any) -> None:
 
         _say(f"latency: {args.latency_rate:g} msgs/s for {args.latency_seconds:g} s")
         results.latency = run_latency(ctx, args.latency_seconds, args.latency_rate, today)
+    if "simulate" in args.parts:
+        from tests.bench.simulate import RANDOM_SCENARIOS, run_simulate
+
+        _say(f"simulate: five years vs one day, then {RANDOM_SCENARIOS} random multi-year scenarios")
+        results.simulate = run_simulate()
 
 
 def _say(text: str) -> None:
@@ -130,7 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_HARNESS_FAILED
     from tests.bench import report
 
-    report.write(results, args.out)
+    if args.parts == {"simulate"}:
+        report.write_simulate_section(results, args.out)
+    else:
+        report.write(results, args.out)
     if args.json:
         args.json.write_text(json.dumps(results.as_json(), indent=2, default=str), encoding="utf-8")
     for target in results.targets():

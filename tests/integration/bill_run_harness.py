@@ -157,8 +157,8 @@ def seed_due_accounts(
     ]
     subscriptions = [
         {"account_id": account_id, "position": position, "key": f"plan-{position}", "plan": f"plan-{position}",
-         "amount_minor": amount_minor, "currency": currency, "interval": "month", "interval_count": 1, "timing": "advance",
-         "proration": "daily", "bill_day": due.day, "bill_month": None, "bill_weekday": None,
+         "amount_minor": amount_minor, "currency": currency, "interval": "month", "interval_count": 1,
+         "timing": "advance", "proration": "daily", "bill_day": due.day, "bill_month": None, "bill_weekday": None,
          "start_date": due, "billed_until": None, "next_bill_date": due}
         for account_id in ids
         for position in range(plans)
