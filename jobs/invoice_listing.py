@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -20,13 +21,17 @@ def invoice_documents(sessions: sessionmaker[Session], account_id: str | None, l
         query = select(Invoice).order_by(Invoice.id.desc()).limit(limit)
         if account_id is not None:
             query = query.where(Invoice.account_id == account_id)
-        invoices = list(reversed(session.scalars(query).all()))
-        rows = session.execute(
-            select(InvoiceLine, BalanceLine.line_id)
-            .outerjoin(BalanceLine, BalanceLine.id == InvoiceLine.balance_line_id)
-            .where(InvoiceLine.invoice_id.in_([invoice.id for invoice in invoices]))
-            .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
-        ).all()
+        return documents_of(session, list(reversed(session.scalars(query).all())))
+
+
+def documents_of(session: Session, invoices: Sequence[Invoice]) -> list[JSONDict]:
+    """Stored invoices with their lines, in the event's shape (numbers once the relay gave them)."""
+    rows = session.execute(
+        select(InvoiceLine, BalanceLine.line_id)
+        .outerjoin(BalanceLine, BalanceLine.id == InvoiceLine.balance_line_id)
+        .where(InvoiceLine.invoice_id.in_([invoice.id for invoice in invoices]))
+        .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+    ).all()
     currencies = {invoice.id: invoice.currency for invoice in invoices}
     lines: dict[int, list[JSONDict]] = {}
     for line, line_id in rows:

@@ -15,18 +15,32 @@ from datetime import date
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+MESSAGE_TYPES = ("account.onboard", "balance_line.create", "balance_line.reverse", "bill_run.trigger",
+                 "subscription.add", "subscription.change", "subscription.pause", "subscription.resume",
+                 "subscription.cancel", "account.update")
+"""What ``billing enqueue`` sends: ``jobs.routes.MESSAGE_TYPES``, spelled out (the CLI starts without jobs)."""
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
+    from jobs import account_preview
     from jobs.clock import clock_for
     from jobs.preview import PreviewError, preview_file
+    from worker.commands import context
     from worker.settings import get_settings
 
     settings = get_settings()
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    if (args.file is None) == (args.account is None):
+        print("billing preview: give an onboarding FILE, or --account ID [--change FILE]", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
-        document = preview_file(Path(args.file), date.fromisoformat(args.as_of) if args.as_of else None,
-                                settings, clock_for(settings.clock_start, settings.clock_started_at))
-    except PreviewError as exc:
+        if args.account is not None:
+            change = account_preview.read_change(Path(args.change)) if args.change else None
+            document = account_preview.preview_account(context(), args.account, change, as_of)
+        else:
+            document = preview_file(Path(args.file), as_of, settings,
+                                    clock_for(settings.clock_start, settings.clock_started_at))
+    except (PreviewError, account_preview.PreviewError) as exc:
         print(f"billing preview: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(json.dumps(document, indent=2))
@@ -155,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--wait", action="store_true", help="show progress, exit when done; non-zero on failures")
     sub.add_argument("--timeout", type=float, default=3600.0)
     sub = add("enqueue", _cmd_enqueue, "sign and send messages: FILE holds one JSON body or JSON Lines")
-    sub.add_argument("type", choices=["account.onboard", "balance_line.create", "balance_line.reverse",
-                                      "bill_run.trigger"])
+    sub.add_argument("type", choices=MESSAGE_TYPES)
     sub.add_argument("file")
-    sub = add("preview", _cmd_preview, "print the invoices an onboarding body would produce (no database)")
-    sub.add_argument("file")
+    sub = add("preview", _cmd_preview, "print the invoices an onboarding body would produce (no database), or "
+              "an account's next invoice with a proposed change applied (reads the database, writes nothing)")
+    sub.add_argument("file", nargs="?", default=None, help="an account.onboard body")
+    sub.add_argument("--account", default=None, help="a stored account: preview its next invoice")
+    sub.add_argument("--change", default=None, help='with --account: {"type": "subscription.change", "body": {...}}')
     sub.add_argument("--as-of", default=None, help="the account's local date (default: today there)")
     sub = add("schema", _cmd_schema, "print the JSON Schema of each message body, or of TYPE's")
     sub.add_argument("type", nargs="?", default=None, metavar="TYPE")

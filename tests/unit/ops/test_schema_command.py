@@ -48,3 +48,9 @@ def test_an_unknown_type_exits_2_and_names_the_known_types(capsys: pytest.Captur
     assert "'invoice.create'" in err
     for message_type in MESSAGE_TYPES:
         assert message_type in err
+
+
+def test_the_cli_offers_every_message_type_to_enqueue() -> None:
+    from worker.cli import MESSAGE_TYPES as CLI_TYPES
+
+    assert set(CLI_TYPES) == set(MESSAGE_TYPES)
