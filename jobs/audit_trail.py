@@ -1,4 +1,4 @@
-"""The balance audit trail of an account (``billing audit``) and second-identity decisions.
+"""The audit trail of an account (``billing audit``): its balance lines and its lifecycle messages.
 
 One row per event, oldest first: each line as it was accepted or held (``pending_approval``), each
 ``approved`` / ``declined`` decision, each movement (``applied`` to an invoice, ``lapsed`` at expiry,
@@ -14,7 +14,10 @@ for lines whose ``expires_on`` has not passed: the figure the invoicing code app
 (``models.billing.balance.remaining_credit`` over ``models.tables.mapping.open_balance_lines``).
 ``amount_minor`` is the line's signed amount on line rows and the consumed magnitude, negated, on
 movement rows. A refused message's producer reads ``unverified:<name>`` when no key of that
-producer signed it (its author is then unknown: anyone may write a name into a message).
+producer signed it (its author is then unknown: anyone may write a name into a message). Each
+lifecycle message (``subscription.*``, ``account.update``) is a row whose ``event`` is its type,
+``line_id`` its change_id, ``kind`` what it did to ``subscription`` (``change``, ``pause``, ``resume``,
+``cancel``, ``bill_day``), ``effective_date`` when, ``expires_on`` a pause's end.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from models.tables.balance_line_decision import BalanceLineDecision
 from models.tables.balance_rejection import BalanceRejection
 from models.tables.invoice import Invoice
 from models.tables.rejection import Rejection
+from models.tables.subscription import Subscription
+from models.tables.subscription_change import SubscriptionChange
 
 FIELDS = ("at", "event", "line_id", "kind", "amount_minor", "percent", "currency", "effective_date",
-          "expires_on", "producer", "author", "reason", "message_id", "invoice")
+          "expires_on", "producer", "author", "reason", "message_id", "invoice", "subscription")
 """The columns of ``billing audit --csv``, in order."""
 
 def _line_rows(session: Session, account_id: str) -> list[tuple[datetime, int, dict[str, Any]]]:
@@ -90,8 +95,27 @@ def _claimed(row: BalanceRejection) -> str:
     return str(row.producer) if row.authenticated else f"unverified:{row.producer or '-'}"
 
 
+def _change_rows(session: Session, account_id: str) -> list[tuple[datetime, int, dict[str, Any]]]:
+    """The account's lifecycle messages: ``event`` is the message type, ``line_id`` its change_id."""
+    found = session.execute(
+        select(SubscriptionChange, Subscription.key, Subscription.currency)
+        .join(Subscription, Subscription.id == SubscriptionChange.subscription_id)
+        .where(SubscriptionChange.account_id == account_id).order_by(SubscriptionChange.id)
+    )
+    return [
+        (change.created_at, 4, {
+            "event": change.message_type, "line_id": change.change_id, "kind": change.kind,
+            "amount_minor": change.amount_minor, "currency": currency if change.amount_minor is not None else None,
+            "effective_date": change.effective, "expires_on": change.until, "producer": change.producer,
+            "author": change.author, "reason": change.reason, "message_id": change.message_id, "subscription": key,
+        })
+        for change, key, currency in found
+    ]
+
+
 def audit_rows(session: Session, account_id: str) -> list[dict[str, Any]]:
-    """Every balance event of the account, oldest first (``FIELDS``; absent values are None)."""
-    events = _line_rows(session, account_id) + _rejection_rows(session, account_id)
+    """Every balance and lifecycle event of the account, oldest first (``FIELDS``; absent values are None)."""
+    events = [*_line_rows(session, account_id), *_rejection_rows(session, account_id),
+              *_change_rows(session, account_id)]
     events.sort(key=lambda item: (item[0], item[1]))
     return [{name: row.get(name) for name in FIELDS} | {"at": at} for at, _, row in events]

@@ -24,6 +24,7 @@ from models.tables.invoice import Invoice
 from models.tables.invoice_line import InvoiceLine
 from models.tables.rejection import Rejection
 from models.tables.subscription import Subscription
+from tests.integration.producers import audit_of
 from tests.integration.stub_stack import StubStack
 
 pytestmark = pytest.mark.integration
@@ -96,7 +97,7 @@ def rejections(engine: Engine) -> list[tuple[str, str]]:
         return [(row.code, row.reason) for row in connection.execute(select(Rejection.code, Rejection.reason))]
 
 
-def test_an_upgrade_is_prorated_on_the_next_invoice(stack: StubStack) -> None:
+def test_an_upgrade_is_prorated_on_the_next_invoice(stack: StubStack, capsys: pytest.CaptureFixture[str]) -> None:
     onboard(stack, "2024-01-01", bill_day=1)
     at(stack, "2024-01-11")
     change(stack, CHANGE, "up-1", subscription="basic", plan="pro", amount="60.00", currency="USD")
@@ -109,6 +110,11 @@ def test_an_upgrade_is_prorated_on_the_next_invoice(stack: StubStack) -> None:
         ("proration", "pro", "2024-01-11", "2024-01-31", "40.65"),  # 60 x 21/31 = 40.645
     ])
     assert len(stack.publisher.events) == 2
+    [audited] = [row for row in audit_of(stack, "acme", capsys) if row["event"] == CHANGE]
+    assert (audited["line_id"], audited["kind"], audited["subscription"], audited["amount_minor"],
+            audited["effective_date"], audited["producer"], audited["author"], audited["reason"]) == (
+        "up-1", "change", "basic", "6000", "2024-01-11", "crm", "support:jane", "customer request")
+    assert audited["message_id"] and audited["at"]
 
 
 def test_a_retroactive_downgrade_corrects_two_billed_periods_once(stack: StubStack) -> None:

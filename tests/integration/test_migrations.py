@@ -317,3 +317,39 @@ def test_recurring_charge_is_billable_once(engine: Engine) -> None:
         connection.execute(
             insert(InvoiceLine).values(invoice_id=invoice_ids[1], position=2, **{**recurring, "subscription_id": None})
         )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_existing_subscriptions_get_ids_from_their_plans(backend: str, sqlite_url: str, empty_pg_url: str) -> None:
+    """Upgrading a database from before lifecycle messages: keys from plans, lines re-readable."""
+    url = sqlite_url if backend == "sqlite" else empty_pg_url
+    command.upgrade(alembic_config(url), "0006")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO accounts (id, name, currency, timezone, bill_day, start_date, onboarded_on, body_hash,"
+                " created_at) VALUES ('acme', 'Acme', 'USD', 'UTC', 1, '2024-01-01', '2024-01-01', 'x',"
+                " '2024-01-01 00:00:00+00')")
+            for position, plan in enumerate(("seat", "seat", "support")):
+                connection.exec_driver_sql(
+                    "INSERT INTO subscriptions (account_id, position, plan, amount_minor, currency, interval,"
+                    " interval_count, timing, proration, bill_day, start_date) VALUES ('acme', "
+                    f"{position}, '{plan}', 1000, 'USD', 'month', 1, 'advance', 'daily', 1, '2024-01-01')")
+            connection.exec_driver_sql(
+                "INSERT INTO invoices (account_id, issue_date, currency, subtotal_minor, discount_minor, credit_minor,"
+                " total_minor, created_at) VALUES ('acme', '2024-01-01', 'USD', 1000, 0, 0, 1000,"
+                " '2024-01-01 00:00:00+00')")
+            connection.exec_driver_sql(
+                "INSERT INTO invoice_lines (invoice_id, position, kind, subscription_id, plan, period_start,"
+                " period_end, days, period_days, amount_minor) SELECT id, 0, 'recurring', (SELECT min(id) FROM"
+                " subscriptions), 'seat', '2024-01-01', '2024-01-31', 31, 31, 1000 FROM invoices")
+        migrate(url)
+        with engine.connect() as connection:
+            keys = connection.exec_driver_sql("SELECT key FROM subscriptions ORDER BY position").scalars().all()
+            line = connection.exec_driver_sql(
+                "SELECT billing_period_start, billing_period_end, rate_minor FROM invoice_lines").one()
+    finally:
+        engine.dispose()
+    assert keys == ["seat-0", "seat-1", "support"]
+    assert [str(value) for value in line] == ["2024-01-01", "2024-01-31", "1000"]
