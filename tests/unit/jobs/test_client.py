@@ -14,6 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 from jobs.body_files import BodyFileError, read_bodies
 from jobs.envelope import verify
 from jobs.errors import InvalidMessage
+from jobs.handlers import HANDLERS
 from jobs.producers import PRODUCERS_ENV
 from jobs.routes import QUARANTINE, ROUTES, route_for
 from jobs.signer import KEY_ID_ENV, PRODUCER_ENV, SECRET_ENV, Signer
@@ -41,7 +42,10 @@ def test_each_type_is_built_on_its_queue_and_actor(message_type: str, queue: str
 
 
 def test_the_route_table_is_complete_and_quarantine_is_apart() -> None:
-    assert list(ROUTES) == ["account.onboard", "balance_line.create", "balance_line.reverse", "bill_run.trigger"]
+    assert list(ROUTES) == ["account.onboard", "balance_line.create", "balance_line.reverse", "bill_run.trigger",
+                            "subscription.add", "subscription.change", "subscription.pause", "subscription.resume",
+                            "subscription.cancel", "account.update"]
+    assert set(ROUTES) == set(HANDLERS), "every routed type has a handler"
     assert QUARANTINE == ("quarantine", "quarantine.undecodable")
     with pytest.raises(ValueError, match="unknown message type 'x'"):
         route_for("x")
