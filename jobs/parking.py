@@ -91,7 +91,7 @@ def sweep(ctx: JobContext, now: datetime) -> tuple[int, int]:
     for row_id, envelope_json, account_id, message_type in expired:
         rejections.record(
             ctx, json.loads(envelope_json), code=RejectionCode.UNKNOWN_ACCOUNT, now=now, message_type=message_type,
-            reason=f"account {account_id} was not onboarded within the grace period; the line was not applied",
+            reason=f"account {account_id} was not onboarded within the grace period; the message was not applied",
         )
         with transaction(ctx.sessions) as session:
             session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))

@@ -48,8 +48,10 @@ class SubscriptionTerms:
     ``timeline``: its prices day by day (default: ``plan`` at ``amount_minor`` from ``start_date``);
     ``schedule``: its periods across bill-day changes (default: ``cadence`` from ``start_date``);
     ``billed``: the stored lines of billed periods that may need correcting (only those the caller
-    wants rechecked; none = no corrections); ``settle_on``: issue pending corrections on or after
-    this date even when no period is due (``invoice_now``); ``catching_up``: a ``subscription.add``
+    wants rechecked; none = no corrections); ``recheck_from``: every billed period ending after this
+    day is rechecked, those with no line in ``billed`` as billed at nothing (a paused period);
+    ``settle_on``: issue pending corrections on or after this date even when no period is due
+    (``invoice_now``); ``catching_up``: a ``subscription.add``
     with a past start processed now: the catch-up bound applies, and in separate mode only its
     earliest due period is invoiced today, the rest by the next day's bill run.
     """
@@ -68,6 +70,7 @@ class SubscriptionTerms:
     billed: tuple[BilledRange, ...] = ()
     settle_on: date | None = None
     catching_up: bool = False
+    recheck_from: date | None = None
     _timeline: PriceTimeline | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -137,19 +140,35 @@ class SubscriptionTerms:
 
     def pending_corrections(self) -> list[ChargeLine]:
         """The proration lines that the billed ranges in ``billed`` call for now."""
-        if not self.billed:
+        if not self.billed and self.recheck_from is None:
             return []
         by_period: dict[date, list[BilledRange]] = defaultdict(list)
+        periods: dict[date, BillingPeriod] = {}
         for line in self.billed:
             by_period[line.period_start].append(line)
+            periods.setdefault(line.period_start, line.period)
+        for period in self._billed_periods_from(self.recheck_from):
+            periods.setdefault(period.start, period)
         found: list[ChargeLine] = []
-        for start in sorted(by_period):
-            lines = by_period[start]
-            period = lines[0].period
+        for start in sorted(periods):
+            period = periods[start]
             if self.billed_until is None or period.end > self.billed_until:
                 raise InvalidChange("billed", f"period {period.start} .. {period.last_day} is not billed yet")
-            found += corrections(self.key, period, lines, self.price_timeline, self.proration, self.position)
+            found += corrections(self.key, period, by_period.get(start, []), self.price_timeline, self.proration,
+                                 self.position)
         return found
+
+    def _billed_periods_from(self, day: date | None) -> Iterator[BillingPeriod]:
+        """The billed periods that end after ``day``, whether or not they have lines."""
+        if day is None or self.billed_until is None or day >= self.billed_until:
+            return
+        schedule = self.period_schedule
+        first = schedule.period_containing(max(day, self.start_date))
+        for period in schedule.periods(resume_at=first.start if first.start > self.start_date else None):
+            if period.start >= self.billed_until:
+                return
+            if period.end > day:
+                yield period
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ def subscription_terms(
         billed=tuple(billed),
         settle_on=getattr(row, "settle_on", None) if settle else None,
         catching_up=catching_up,
+        recheck_from=getattr(row, "recheck_from", None),
     )
 
 

@@ -283,3 +283,19 @@ def test_a_timeline_that_does_not_start_on_the_start_date_is_refused() -> None:
     with pytest.raises(BillingError) as raised:
         replace(terms("2024-01-01", monthly(1)), timeline=PriceTimeline(d("2024-01-02"), "p", 1))
     assert raised.value.field == "timeline"
+
+
+def test_a_period_billed_at_nothing_is_rechecked_too() -> None:
+    """Paused all of March (no line stored), resumed on 11 Mar: +30 x 21/31 = 20.32 on April's invoice.
+
+    ``recheck_from`` names the billed periods to compare; one without any stored line was billed at
+    nothing, and the resumed days are charged once.
+    """
+    timeline = PriceTimeline(d("2024-01-01"), "pro-monthly", 3000, pauses=(Pause(d("2024-03-01"), d("2024-03-11")),))
+    base = terms("2024-01-01", monthly(1), billed_until=d("2024-04-01"))
+    march_paused = replace(base, timeline=timeline, recheck_from=d("2024-03-11"))
+    composition = compose([march_paused], [], d("2024-04-01"), combine=True)
+    [invoice] = composition.invoices
+    assert [(line.kind, line.start, line.amount_minor) for line in invoice.charges] == [
+        ("recurring", d("2024-04-01"), 3000), ("proration", d("2024-03-11"), 2032)]
+    assert composition.corrections_pending == frozenset()
