@@ -43,7 +43,7 @@ def enqueue_noops(ctx: Context, messages: int, today: date) -> float:
 def run_noop(ctx: Context, messages: int, today: date) -> Throughput:
     enqueue_rate = enqueue_noops(ctx, messages, today)
     env = ctx.env(**ctx.worker_env)
-    env.setdefault("dramatiq_worker_timeout", "100")  # as worker.stack.run_worker, if none was read
+    env.setdefault("dramatiq_worker_timeout", "100")  # as worker.processes.run_worker, if none was read
     args = ["-m", "dramatiq", "tests.bench.noop_actors:setup", "--processes", str(ctx.processes),
             "--threads", str(ctx.threads), "--queues", QUEUE]
     worker = processes.start("worker-noop", args, env, ctx.logs)
