@@ -279,3 +279,25 @@ def test_a_bill_run_beside_a_change_corrects_once(stack: StubStack) -> None:
     # won, February was billed at 60.00. Either way January to April bill exactly the timeline:
     # 30.00 + 20.33 (11-31 Jan re-rated) + 3 x 60.00.
     assert sum(float(line[4]) for line in lines) == pytest.approx(230.33)
+
+
+def test_a_future_cancel_is_settled_on_its_day_in_the_accounts_zone(stack: StubStack) -> None:
+    at(stack, "2024-03-01", 1)
+    stack.send("account.onboard", {"account": {"id": "acme", "name": "Acme", "currency": "USD",
+                                               "timezone": "Asia/Tokyo"},
+                                   "start_date": "2024-03-01", "bill_day": 1,
+                                   "subscriptions": [{"plan": "basic", "amount": "31.00"}]})
+    at(stack, "2024-03-05")
+    change(stack, "subscription.cancel", "c-3", subscription="basic", effective_date="2024-03-21")
+    assert len(invoices(stack.engine)) == 1  # nothing to settle before the end
+    stack.clock.set(datetime(2024, 3, 20, 14, tzinfo=UTC))  # 23:00 on 20 Mar in Tokyo
+    stack.bill_run()
+    assert len(invoices(stack.engine)) == 1
+    stack.clock.set(datetime(2024, 3, 20, 15, tzinfo=UTC))  # midnight: 21 Mar in Tokyo
+    stack.bill_run()
+    assert invoices(stack.engine)[1:] == [(date(2024, 3, 21), "0.00", [
+        ("proration", "basic", "2024-03-21", "2024-03-31", "-11.00"),  # 31 x 11/31
+    ])]
+    for day in ("2024-04-01", "2024-05-01"):
+        bill_on(stack, day)
+    assert len(invoices(stack.engine)) == 2  # nothing after the end
