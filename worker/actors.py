@@ -41,7 +41,7 @@ def current_delivery(ctx: JobContext) -> BrokerDelivery:
 
 def declare_actors(broker: dramatiq.Broker, ctx: JobContext, settings: Settings) -> list[dramatiq.Actor[Any, Any]]:
     """Every actor of the worker, on ``broker``; dead letters recorded through ``ctx``."""
-    broker.add_middleware(DeadLetterRecorder(ctx))
+    broker.add_middleware(DeadLetterRecorder(ctx, settings.max_age_ms))
 
     def bind(fn: Callable[..., None], actor_name: str, queue_name: str, retries: int) -> dramatiq.Actor[Any, Any]:
         decorate = dramatiq.actor(broker=broker, actor_name=actor_name, queue_name=queue_name, max_retries=retries)
