@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs import dead_letters
 from jobs.context import JobContext
 from jobs.redaction import scrub_text
+from jobs.routes import QUARANTINE
 
 log = structlog.get_logger(__name__)
 
@@ -75,10 +76,10 @@ def record(ctx: JobContext, message: dramatiq.Message[Any], now: datetime, attem
                                last_error=last_error(message), reason=expiry(message, now, max_age_ms))
 
 
-def forget(client: redis.Redis, namespace: str, message: dramatiq.Message[Any]) -> None:
-    """Remove a recorded dead letter from the queue's Redis dead-letter set."""
+def forget(client: redis.Redis, namespace: str, message: dramatiq.Message[Any], queue: str | None = None) -> None:
+    """Remove a recorded dead letter from the Redis dead-letter set of ``queue`` (default: the message's)."""
     redis_id = message.options.get("redis_message_id", message.message_id)
-    xqueue = f"{namespace}:{dramatiq.common.xq_name(message.queue_name)}"
+    xqueue = f"{namespace}:{dramatiq.common.xq_name(queue or message.queue_name)}"
     client.hdel(f"{xqueue}.msgs", redis_id)
     client.zrem(xqueue, redis_id)
 
@@ -114,15 +115,15 @@ def sweep(ctx: JobContext, client: redis.Redis, namespace: str, queues: tuple[st
     for queue in queues:
         for redis_id, data in client.hgetall(f"{namespace}:{dramatiq.common.xq_name(queue)}.msgs").items():
             try:
-                recorded += _sweep_one(ctx, client, namespace, redis_id, data, now, max_age_ms)
+                recorded += _sweep_one(ctx, client, namespace, queue, redis_id, data, now, max_age_ms)
             except Exception as error:
                 log.warning("dead_letter_not_recorded", queue=queue, redis_message_id=str(redis_id)[:80],
                             error=type(error).__name__)
     return recorded
 
 
-def _sweep_one(ctx: JobContext, client: redis.Redis, namespace: str, redis_id: Any, data: Any, now: datetime,
-               max_age_ms: int | None) -> bool:
+def _sweep_one(ctx: JobContext, client: redis.Redis, namespace: str, queue: str, redis_id: Any, data: Any,
+               now: datetime, max_age_ms: int | None) -> bool:
     try:
         message = dramatiq.Message.decode(data if isinstance(data, bytes) else data.encode())
     except dramatiq.errors.DecodeError:
@@ -130,6 +131,10 @@ def _sweep_one(ctx: JobContext, client: redis.Redis, namespace: str, redis_id: A
         return False
     message.options["redis_message_id"] = redis_id.decode() if isinstance(redis_id, bytes) else redis_id
     # Redis keeps the copy enqueued for the last attempt: one retry fewer than were made.
-    stored = record(ctx, message, now, attempts=message.options.get("retries", 0) + 1, max_age_ms=max_age_ms)
-    forget(client, namespace, message)
+    if message.actor_name == QUARANTINE.actor_name and len(message.args) == 2:  # bytes the decoder refused
+        stored = dead_letters.record(ctx, kept_message(message), now=now, attempts=0, last_error="",
+                                     reason=f"the dead letter could not be decoded: {message.args[1]}")
+    else:
+        stored = record(ctx, message, now, attempts=message.options.get("retries", 0) + 1, max_age_ms=max_age_ms)
+    forget(client, namespace, message, queue)
     return stored
