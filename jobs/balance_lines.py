@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from jobs import idempotency, ledger, parking, permissions
+from jobs import idempotency, ledger, parking, reversal_checks
 from jobs.after_commit import on_commit
 from jobs.canonical import body_hash
 from jobs.clock import local_date
@@ -73,9 +73,10 @@ def handle_reverse_balance_line(ctx: JobContext, session: Session, received: Rec
     if line is None or line.account_id != body.account:
         raise Conflict(f"balance line {body.line_id} does not exist on account {body.account}")
     producer = ledger.producer_of(ctx, received)
-    permissions.check_kind(producer, line.kind, verb="reverse")
+    remaining = remaining_of(session, line)
+    reversal_checks.check(session, producer, line, remaining, received.now)
     session.execute(insert(BalanceEntry), [{
-        "balance_line_id": line.id, "kind": "reversed", "amount_minor": remaining_of(session, line),
+        "balance_line_id": line.id, "kind": "reversed", "amount_minor": remaining,
         "invoice_id": None, "invoice_line_id": None, "message_id": received.envelope.id,
         "producer": producer.name, "author": body.author, "reason": body.reason, "created_at": received.now,
     }])

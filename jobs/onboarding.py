@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from jobs import idempotency, ledger, parking
+from jobs import headroom, idempotency, ledger, parking
 from jobs.after_commit import on_commit
 from jobs.bills import compose_bill
 from jobs.canonical import body_hash
@@ -42,6 +42,9 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
                              what=f"the onboarding of account {info.id}"):
         return Outcome.DUPLICATE
     today = local_date(received.now, info.timezone)
+    headroom.check_onboarding([spec.amount_minor for spec in body.subscriptions],
+                              [line.amount_minor for line in body.balance_lines],
+                              catch_up_periods=settings.max_catch_up_periods)
     account = Account(
         id=info.id, name=info.name, currency=info.currency, timezone=info.timezone,
         bill_day=body.effective_bill_day, combine_invoices=body.combine_invoices,

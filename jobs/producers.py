@@ -75,6 +75,7 @@ class ProducerKey(BaseModel):
 
 
 _LIMIT_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,6})?$"
+_PERCENT_PATTERN = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
 
 
 class ProducerLimits(BaseModel):
@@ -86,6 +87,15 @@ class ProducerLimits(BaseModel):
     per_account_day: str | None = Field(default=None, pattern=_LIMIT_PATTERN)
     approval_above: str | None = Field(default=None, pattern=_LIMIT_PATTERN)
     rate_per_minute: int | None = Field(default=None, ge=1)
+    max_percent: str | None = Field(default=None, pattern=_PERCENT_PATTERN)
+    """Ceiling of a percent discount, and of the producer's percent discounts for one account over 24 hours."""
+    approval_above_percent: str | None = Field(default=None, pattern=_PERCENT_PATTERN)
+    """A percent discount above this waits for a second identity."""
+
+    @property
+    def caps_amounts(self) -> bool:
+        """Whether any amount limit is configured (then percent discounts need their own ceiling)."""
+        return any(value is not None for value in (self.per_line, self.per_account_day, self.approval_above))
 
     def minor(self, name: str, currency: str) -> int | None:
         """A limit (``per_line``, ``per_account_day``, ``approval_above``) in minor units.
@@ -109,6 +119,8 @@ class Producer(BaseModel):
     types: list[str]
     kinds: list[str] = Field(default_factory=lambda: list(BALANCE_KINDS))
     limits: ProducerLimits = Field(default_factory=ProducerLimits)
+    reverses_others: bool = False
+    """Whether it may reverse lines other producers created (by default only its own)."""
 
     @field_validator("types")
     @classmethod
