@@ -80,6 +80,10 @@ def _check_day(session: Session, producer: Producer, account_id: str, kind: str,
                       f"above its per_account_day limit of {format_amount(per_day, currency)} {currency}")
 
 
+def _percent_text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
 def _check_percent(session: Session, producer: Producer, account_id: str, percent: Decimal, now: datetime) -> bool:
     """Percent discounts have their own ceiling (``max_percent``) and approval threshold
     (``approval_above_percent``). A producer whose amounts are capped but who has no percent ceiling
@@ -105,7 +109,7 @@ def _check_percent(session: Session, producer: Producer, account_id: str, percen
     if granted + percent > ceiling:
         raise _refuse(producer, "discount", "max_percent",
                       f"{percent}% would take producer {producer.name}'s percent discounts for account {account_id} "
-                      f"in the last 24 hours to {granted + percent}%, above its max_percent of {ceiling}%")
+                      f"in the last 24 hours to {_percent_text(granted + percent)}%, above its max_percent of {ceiling}%")
     threshold = limits.approval_above_percent
     if threshold is None:
         return limits.approval_above is not None  # an amount threshold and none for percents: held
