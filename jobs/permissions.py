@@ -107,9 +107,10 @@ def _check_percent(session: Session, producer: Producer, account_id: str, percen
                                           BalanceLine.created_at > now - timedelta(hours=24))
     ).all()), Decimal(0))
     if granted + percent > ceiling:
+        total = _percent_text(granted + percent)
         raise _refuse(producer, "discount", "max_percent",
                       f"{percent}% would take producer {producer.name}'s percent discounts for account {account_id} "
-                      f"in the last 24 hours to {_percent_text(granted + percent)}%, above its max_percent of {ceiling}%")
+                      f"in the last 24 hours to {total}%, above its max_percent of {ceiling}%")
     threshold = limits.approval_above_percent
     if threshold is None:
         return limits.approval_above is not None  # an amount threshold and none for percents: held

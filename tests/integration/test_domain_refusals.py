@@ -108,9 +108,7 @@ def test_a_percent_discount_has_its_own_ceiling_and_threshold(stack: StubStack) 
     stacked = stack.send(CREATE, line("p-5", None, kind="discount", percent="5"))
     code, reason = only_rejection(stack, stacked)
     assert code == "limit_exceeded" and "to 21%" in reason
-    [held] = [row for row in stack.engine.connect().execute(
-        BalanceLine.__table__.select().where(BalanceLine.line_id == "p-16"))]
-    assert held.requires_approval
+    assert count(stack.engine, BalanceLine, BalanceLine.line_id == "p-16", BalanceLine.requires_approval.is_(True)) == 1
 
 
 def test_a_producer_reverses_only_its_own_lines_within_its_caps(stack: StubStack) -> None:
