@@ -3,8 +3,9 @@
 Configuration, not code: a JSON file (``BILLING_PRODUCERS_FILE``) and, merged on top producer by
 producer, the environment variable ``BILLING_PRODUCERS_JSON``, both shaped
 ``{"producers": {"crm": {"keys": [...], "types": [...], "kinds": [...], "limits": {...}}}}``.
-With nothing configured a development producer ``local`` is created whose secret lives in
-``.billing/local-producer.key`` (mode 0600), so a fresh checkout can sign without setup.
+With nothing configured, and only under ``billing run`` (``BILLING_LOCAL_PRODUCER``), a development
+producer ``local`` is created whose secret lives in ``.billing/local-producer.key`` (mode 0600), so
+a fresh checkout can sign without setup; anywhere else no producer means no message is accepted.
 """
 
 from __future__ import annotations
@@ -262,12 +263,22 @@ def local_producer(secret: str) -> Producer:
     )
 
 
-def load_registry(settings: JobSettings) -> ProducerRegistry:
+NO_PRODUCERS = (
+    "no producer is configured (set BILLING_PRODUCERS_FILE or BILLING_PRODUCERS_JSON): a worker without "
+    "producers would refuse every message. For a local try-out, `billing run` creates a development producer."
+)
+
+
+def load_registry(settings: JobSettings, *, allow_local: bool | None = None) -> ProducerRegistry:
     """The file's producers, then ``BILLING_PRODUCERS_JSON``'s (a same-named producer is replaced).
 
-    When neither configures any producer, the development producer ``local`` alone.
+    When neither configures any producer: the development producer ``local`` alone if
+    ``allow_local`` (default: ``settings.local_producer``, which only ``billing run`` sets), else
+    an empty registry, which accepts nothing (``billing worker`` refuses to start on one).
     """
     specs = {**_file_specs(settings.producers_file), **_env_specs()}
     if not specs:
-        return ProducerRegistry(producers={LOCAL_PRODUCER: local_producer(local_secret())})
+        if settings.local_producer if allow_local is None else allow_local:
+            return ProducerRegistry(producers={LOCAL_PRODUCER: local_producer(local_secret())})
+        return ProducerRegistry(producers={})
     return _build(specs, "producer configuration")

@@ -37,6 +37,11 @@ class JobSettings(BaseSettings):
     )
     max_json_depth: int = Field(default=DEFAULT_MAX_JSON_DEPTH, ge=8, le=200,
                                 description="Messages nested deeper are refused before they are parsed.")
+    local_producer: bool = Field(
+        default=False,
+        description="With no producer configured, create the all-powerful development producer `local`. "
+                    "Only `billing run` sets it (for itself and its children); any other deployment fails closed.",
+    )
     approvers: str = Field(
         default="",
         description="Comma-separated identities that may approve or decline held balance lines; none: nobody.",

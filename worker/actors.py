@@ -20,6 +20,7 @@ from jobs.context import BrokerDelivery, JobContext
 from jobs.handlers import HANDLERS
 from jobs.parking import REPLAY_OPTION
 from jobs.pipeline import Handler, receive
+from jobs.producers import NO_PRODUCERS
 from jobs.routes import BILL_RUN_BATCH, QUARANTINE, ROUTES
 from worker.broker import build_broker
 from worker.context import build_context
@@ -83,4 +84,7 @@ def setup() -> None:
     settings = get_settings()
     broker = build_broker(settings)
     dramatiq.set_broker(broker)
-    declare_actors(broker, build_context(settings, broker), settings)
+    ctx = build_context(settings, broker)
+    if not ctx.registry.producers:
+        raise SystemExit(f"billing worker: {NO_PRODUCERS}")
+    declare_actors(broker, ctx, settings)
