@@ -32,7 +32,7 @@ def handle_create_balance_line(ctx: JobContext, session: Session, received: Rece
     account = session.get(Account, body.account)
     if account is None:  # its key is claimed when it applies, after the account exists
         grace = timedelta(seconds=ctx.settings.unknown_account_grace_seconds)
-        return parking.park(session, received, body.account, grace)
+        return parking.park(session, received, body.account, grace, ctx)
     key = f"balance_line:{body.line_id}"
     if not idempotency.claim(session, key, message_type=CREATE, message_id=received.envelope.id,
                              body_hash=body_hash(received.envelope.body), now=received.now,
