@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import cache
 
-from confusable_homoglyphs import confusables
+from confusable_homoglyphs import confusables  # type: ignore[import-untyped]
 
 
 @cache
@@ -22,7 +22,7 @@ def _folded(char: str) -> str:
     """The ASCII look-alike of ``char`` when Unicode lists one, else the smallest of its look-alikes."""
     if char.isascii():
         return char
-    homoglyphs = [entry["c"] for entry in confusables.confusables_data.get(char, [])]
+    homoglyphs: list[str] = [str(entry["c"]) for entry in confusables.confusables_data.get(char, [])]
     ascii_ones = [glyph for glyph in homoglyphs if glyph.isascii()]
     if ascii_ones:
         return min(ascii_ones)

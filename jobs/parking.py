@@ -50,8 +50,12 @@ def park(session: Session, received: Received, account_id: str, grace: timedelta
         ))
     log.info("message_parked", account_id=account_id, message_id=envelope.id)
     if ctx is not None:
-        on_commit(session, lambda: resume_if_onboarded(ctx, account_id))
+        on_commit(session, lambda: _resume_if_onboarded(ctx, account_id))
     return Outcome.PARKED
+
+
+def _resume_if_onboarded(ctx: JobContext, account_id: str) -> None:
+    resume_if_onboarded(ctx, account_id)
 
 
 def resume_if_onboarded(ctx: JobContext, account_id: str) -> int:

@@ -101,7 +101,7 @@ def _check_percent(session: Session, producer: Producer, account_id: str, percen
     if percent > ceiling:
         raise _refuse(producer, "discount", "max_percent",
                       f"{percent}% is above producer {producer.name}'s max_percent of {ceiling}%")
-    granted = sum((Decimal(value) for value in session.scalars(
+    granted = sum((Decimal(value or 0) for value in session.scalars(
         select(BalanceLine.percent).where(BalanceLine.producer == producer.name,
                                           BalanceLine.account_id == account_id, BalanceLine.percent.is_not(None),
                                           BalanceLine.created_at > now - timedelta(hours=24))
