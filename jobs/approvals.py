@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobs import identities
 from jobs.metrics import BALANCE_AMOUNT, BALANCE_LINES
 from models.billing.approvals import Decision as DecisionKind
 from models.billing.approvals import refusal
@@ -28,8 +30,16 @@ class Decision:
     reason: str
 
 
-def decide(session: Session, decision: Decision, now: datetime) -> tuple[BalanceLine | None, str | None]:
-    """Record an approval or a decline (append-only) under the account lock; (line, refusal)."""
+def decide(session: Session, decision: Decision, now: datetime,
+           approvers: Sequence[str] = ()) -> tuple[BalanceLine | None, str | None]:
+    """Record an approval or a decline (append-only) under the account lock; (line, refusal).
+
+    Only a configured approver decides, recorded under its configured spelling.
+    """
+    approver = identities.configured(decision.identity, approvers)
+    if approver is None and decision.identity.strip():
+        return None, (f"{decision.identity.strip()!r} is not a configured approver "
+                      "(BILLING_APPROVERS lists who may approve or decline)")
     line = session.scalar(select(BalanceLine).where(BalanceLine.line_id == decision.line_id))
     if line is None:
         return None, f"no balance line {decision.line_id}"
@@ -40,11 +50,12 @@ def decide(session: Session, decision: Decision, now: datetime) -> tuple[Balance
                                                              BalanceEntry.kind == "reversed").limit(1))
     why = refusal(line_id=line.line_id, requires_approval=line.requires_approval, earlier=earlier,
                   author=line.author, identity=decision.identity, decision=decision.decision,
-                  reversed_=reversed_ is not None)
+                  reversed_=reversed_ is not None, same=identities.same_person)
     if why is not None:
         return line, why
     session.add(BalanceLineDecision(balance_line_id=line.id, decision=decision.decision,
-                                    identity=decision.identity.strip(), reason=decision.reason or decision.decision,
+                                    identity=approver or decision.identity.strip(),
+                                    reason=decision.reason or decision.decision,
                                     created_at=now))
     return line, None
 

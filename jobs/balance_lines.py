@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from jobs import idempotency, ledger, parking, permissions
+from jobs import idempotency, ledger, parking, reversal_checks
 from jobs.after_commit import on_commit
 from jobs.canonical import body_hash
 from jobs.clock import local_date
@@ -32,7 +32,7 @@ def handle_create_balance_line(ctx: JobContext, session: Session, received: Rece
     account = session.get(Account, body.account)
     if account is None:  # its key is claimed when it applies, after the account exists
         grace = timedelta(seconds=ctx.settings.unknown_account_grace_seconds)
-        return parking.park(session, received, body.account, grace)
+        return parking.park(session, received, body.account, grace, ctx)
     key = f"balance_line:{body.line_id}"
     if not idempotency.claim(session, key, message_type=CREATE, message_id=received.envelope.id,
                              body_hash=body_hash(received.envelope.body), now=received.now,
@@ -73,9 +73,10 @@ def handle_reverse_balance_line(ctx: JobContext, session: Session, received: Rec
     if line is None or line.account_id != body.account:
         raise Conflict(f"balance line {body.line_id} does not exist on account {body.account}")
     producer = ledger.producer_of(ctx, received)
-    permissions.check_kind(producer, line.kind, verb="reverse")
+    remaining = remaining_of(session, line)
+    reversal_checks.check(session, producer, line, remaining, received.now)
     session.execute(insert(BalanceEntry), [{
-        "balance_line_id": line.id, "kind": "reversed", "amount_minor": remaining_of(session, line),
+        "balance_line_id": line.id, "kind": "reversed", "amount_minor": remaining,
         "invoice_id": None, "invoice_line_id": None, "message_id": received.envelope.id,
         "producer": producer.name, "author": body.author, "reason": body.reason, "created_at": received.now,
     }])

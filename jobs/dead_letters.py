@@ -14,10 +14,12 @@ from models.tables.rejection import Rejection
 from models.tables.store import transaction
 
 
-def record(ctx: JobContext, kept: dict[str, Any], *, now: datetime, attempts: int, last_error: str) -> bool:
+def record(ctx: JobContext, kept: dict[str, Any], *, now: datetime, attempts: int, last_error: str,
+           reason: str | None = None) -> bool:
     """Store a dead letter (a broker message as a dict) unless it is stored already; True when newly stored.
 
     ``kept`` is what a replay re-sends: queue, actor, arguments and options, without attempt history.
+    ``reason`` replaces the "N attempts failed" sentence when the message never failed (it expired).
     """
     args = kept.get("args") or []
     envelope = args[0] if args and isinstance(args[0], dict) else None
@@ -35,6 +37,6 @@ def record(ctx: JobContext, kept: dict[str, Any], *, now: datetime, attempts: in
     rejections.record(
         ctx, raw, code=RejectionCode.RETRIES_EXHAUSTED, now=now,
         message_type=envelope.get("type") if envelope else kept.get("actor_name"),
-        reason=f"{attempts} attempts failed; last error: {last_error}", kept=kept,
+        reason=reason or f"{attempts} attempts failed; last error: {last_error}", kept=kept,
     )
     return True

@@ -36,8 +36,9 @@ def count(
 ) -> Delivery:
     """Record one more delivery of ``envelope_id`` and return the running count.
 
-    ``seen_at`` is when the broker received this delivery; the first one is kept, and a replay's
-    signature freshness is judged against it.
+    ``seen_at`` is the worker's own clock at this delivery (never the broker's timestamp, which
+    whoever enqueues sets); the first one is kept, and every later delivery of the same carrier
+    judges key expiry and signature freshness against it.
     """
     table = table_of(MessageDelivery)
     with autocommit(sessions) as session:
@@ -68,13 +69,15 @@ def designate(session: Session, envelope_id: str, broker_message_id: str) -> Non
 
 
 def first_seen(sessions: sessionmaker[Session], envelope_id: str, broker_message_id: str) -> datetime | None:
-    """When a designated re-send's envelope was first received; None if it was not designated."""
+    """When the worker first received this envelope, if ``broker_message_id`` is its first carrier or
+    the re-send the worker designated; None for an envelope never seen, or seen in another message."""
     with transaction(sessions) as session:
         row = session.execute(
-            select(MessageDelivery.first_seen_at, MessageDelivery.resent_broker_message_id)
+            select(MessageDelivery.first_seen_at, MessageDelivery.broker_message_id,
+                   MessageDelivery.resent_broker_message_id)
             .where(MessageDelivery.message_id == envelope_id)
         ).one_or_none()
-    if row is None or row.resent_broker_message_id != broker_message_id:
+    if row is None or broker_message_id not in (row.broker_message_id, row.resent_broker_message_id):
         return None
     seen: datetime = row.first_seen_at
     return seen

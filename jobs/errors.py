@@ -52,7 +52,9 @@ class InvalidMessage(Rejected):
         if first["type"] == "value_error" and isinstance(cause, BillingError):
             # Cross-field rules raise BillingError with a path relative to the model they check.
             path += cause.field.split(".")
-            return cls(".".join(path), cause.reason)
+            refusal = cls(".".join(path), cause.reason)
+            refusal.code = RejectionCode(cause.code)  # a rule with its own code keeps it (currency_mismatch)
+            return refusal
         return cls(".".join(path) or default_field, describe_error(first))
 
 

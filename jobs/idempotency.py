@@ -59,3 +59,9 @@ def settle(session: Session, key: str, outcome: Outcome) -> None:
 def release(session: Session, key: str) -> None:
     """Give a key back, so the next delivery does the work again (its work was undone)."""
     session.execute(delete(ProcessedMessage).where(ProcessedMessage.key == key))
+
+
+def recorded_hash(session: Session, key: str) -> str | None:
+    """The body hash ``key`` was claimed with, if it was."""
+    existing = session.get(ProcessedMessage, key)
+    return existing.body_hash if existing is not None else None

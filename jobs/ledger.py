@@ -13,15 +13,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from jobs import permissions
+from jobs import headroom, idempotency, permissions
 from jobs.after_commit import on_commit
 from jobs.canonical import body_hash
 from jobs.context import JobContext
-from jobs.errors import Forbidden, LimitExceeded
+from jobs.errors import Conflict, Forbidden, InvalidMessage, LimitExceeded
 from jobs.metrics import BALANCE_AMOUNT, BALANCE_LINES, LIMIT_HITS
 from jobs.pipeline import Received
 from jobs.producers import Producer
 from jobs.schemas import BalanceLineSpec
+from models.billing.errors import BillingError
 from models.tables.account import Account
 from models.tables.balance_line import BalanceLine
 
@@ -92,15 +93,55 @@ def grant(
     embedded line names itself."""
     producer = producer_of(ctx, received)
     try:
+        check_applicable(spec, today)
         held = permissions.check_line(session, producer, account_id=account.id, kind=spec.kind,
-                                      amount_minor=spec.amount_minor, currency=spec.currency, now=received.now)
+                                      amount_minor=spec.amount_minor, currency=spec.currency, now=received.now,
+                                      percent=spec.percent_value)
+        headroom.check_line(session, account.id, spec.amount_minor, spec.currency,
+                            catch_up_periods=ctx.settings.max_catch_up_periods)
     except (Forbidden, LimitExceeded) as refusal:
         if where is None:
             raise
         raise type(refusal)(f"{where}: {refusal.reason}") from None
+    except InvalidMessage as refusal:
+        if where is None:
+            raise
+        raise InvalidMessage(f"{where}.{refusal.field}", refusal.reason.split(": ", 1)[-1]) from None
+    except BillingError as refusal:
+        if where is None:
+            raise
+        raise type(refusal)(f"{where}.{refusal.field}", refusal.reason) from None
     row = add_line(session, account, received, spec=spec, spec_body=spec_body, today=today, requires_approval=held)
     on_commit(session, lambda: count_granted(producer.name, spec, held))
     return row
+
+
+def check_applicable(spec: BalanceLineSpec, today: date) -> None:
+    """Refuse a line that could never apply: it expires before it takes effect (DESIGN §2).
+
+    Its effective date is the one it gives, or the day it was received in the account's zone.
+    """
+    if spec.expires_on is None:
+        return
+    effective = spec.effective_date or today
+    if spec.expires_on < effective:
+        given = "its effective_date" if spec.effective_date is not None else "the day it was received"
+        raise InvalidMessage("expires_on",
+                             f"{spec.expires_on} is before {given} {effective}: the line could never apply")
+
+
+def claim_embedded(session: Session, received: Received, account_id: str, spec: BalanceLineSpec,
+                   body: dict[str, Any], where: str) -> None:
+    """Claim an embedded line's ``line_id`` as a ``balance_line.create`` would, so the key is one key.
+
+    Its body is hashed as the create body it stands for (the account added): the same line sent
+    alone afterwards is then a duplicate, another line under that id a conflict.
+    """
+    create_body = {**body, "account": account_id}
+    if not idempotency.claim(session, f"balance_line:{spec.line_id}", message_type="balance_line.create",
+                             message_id=received.envelope.id, body_hash=body_hash(create_body), now=received.now,
+                             what=f"balance line {spec.line_id}"):
+        raise Conflict(f"{where}: balance line {spec.line_id} already exists; an embedded line needs a new line_id")
 
 
 def grant_embedded(
@@ -118,8 +159,9 @@ def grant_embedded(
     reason that names the line; a line above the approval threshold is held, the others apply to
     the catch-up invoice.
     """
-    return [
-        grant(ctx, session, account, received, spec=spec, spec_body=body, today=today,
-              where=f"balance_lines.{index} ({spec.line_id})")
-        for index, (spec, body) in enumerate(zip(specs, bodies, strict=True))
-    ]
+    granted = []
+    for index, (spec, body) in enumerate(zip(specs, bodies, strict=True)):
+        where = f"balance_lines.{index} ({spec.line_id})"
+        claim_embedded(session, received, account.id, spec, body if isinstance(body, dict) else {}, where)
+        granted.append(grant(ctx, session, account, received, spec=spec, spec_body=body, today=today, where=where))
+    return granted

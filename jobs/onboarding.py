@@ -7,12 +7,13 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from jobs import idempotency, ledger, parking
+from jobs import headroom, idempotency, ledger, parking
 from jobs.after_commit import on_commit
 from jobs.bills import compose_bill
 from jobs.canonical import body_hash
 from jobs.clock import local_date
 from jobs.context import JobContext
+from jobs.errors import Conflict
 from jobs.invoicing import write_bills
 from jobs.outcomes import Outcome
 from jobs.pipeline import Received
@@ -36,12 +37,13 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
     settings = ctx.settings
     info = body.account
     lock_account(session, info.id)
-    digest = body_hash(received.envelope.body)
-    if not idempotency.claim(session, f"{MESSAGE_TYPE}:{info.id}", message_type=MESSAGE_TYPE,
-                             message_id=received.envelope.id, body_hash=digest, now=received.now,
-                             what=f"the onboarding of account {info.id}"):
+    digest = onboarding_hash(body)
+    if not _claim(session, received, info.id, digest):
         return Outcome.DUPLICATE
     today = local_date(received.now, info.timezone)
+    headroom.check_onboarding([spec.amount_minor for spec in body.subscriptions],
+                              [line.amount_minor for line in body.balance_lines],
+                              catch_up_periods=settings.max_catch_up_periods)
     account = Account(
         id=info.id, name=info.name, currency=info.currency, timezone=info.timezone,
         bill_day=body.effective_bill_day, combine_invoices=body.combine_invoices,
@@ -60,6 +62,25 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
     if session.scalar(select(ParkedMessage.id).where(ParkedMessage.account_id == info.id).limit(1)) is not None:
         on_commit(session, lambda: _resume_parked(ctx, info.id))
     return Outcome.PROCESSED
+
+
+def onboarding_hash(body: OnboardAccount) -> str:
+    """The hash of what the onboarding means, not of how it was written: the parsed body with every
+    default filled in, so ``"combine_invoices": null`` or a default written out is the same onboarding."""
+    return body_hash(body.model_dump(mode="json"))
+
+
+def _claim(session: Session, received: Received, account_id: str, digest: str) -> bool:
+    """Claim the onboarding's key; an onboarding recorded under the hash of its raw body (before
+    bodies were hashed by meaning) is still recognised as the same."""
+    key = f"{MESSAGE_TYPE}:{account_id}"
+    try:
+        return idempotency.claim(session, key, message_type=MESSAGE_TYPE, message_id=received.envelope.id,
+                                 body_hash=digest, now=received.now, what=f"the onboarding of account {account_id}")
+    except Conflict:
+        if idempotency.recorded_hash(session, key) == body_hash(received.envelope.body):
+            return False
+        raise
 
 
 def _resume_parked(ctx: JobContext, account_id: str) -> None:

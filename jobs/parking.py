@@ -17,22 +17,30 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from jobs import deliveries, rejections
+from jobs.after_commit import on_commit
 from jobs.context import JobContext
 from jobs.outcomes import Outcome, RejectionCode
 from jobs.pipeline import Received
 from jobs.routes import envelope_message
 from jobs.sending import Outgoing
 from models.tables.account import Account
+from models.tables.locks import lock_account
 from models.tables.parked_message import ParkedMessage
-from models.tables.store import transaction
+from models.tables.store import is_postgres, transaction
 
 log = structlog.get_logger(__name__)
 
 REPLAY_OPTION = "billing_replay"
 
 
-def park(session: Session, received: Received, account_id: str, grace: timedelta) -> Outcome:
-    """Keep the envelope until its account exists (idempotent per message id)."""
+def park(session: Session, received: Received, account_id: str, grace: timedelta,
+         ctx: JobContext | None = None) -> Outcome:
+    """Keep the envelope until its account exists (idempotent per message id).
+
+    With ``ctx``, once the parking commits the account is looked up again, and the line resumed at
+    once if it exists now: an onboarding that committed in the same instant, before this line was
+    visible to it, cannot strand it until a sweep (nor for ever, with no scheduler running).
+    """
     envelope, now = received.envelope, received.now
     found = session.scalar(select(ParkedMessage.id).where(ParkedMessage.message_id == envelope.id))
     if found is None:
@@ -41,7 +49,20 @@ def park(session: Session, received: Received, account_id: str, grace: timedelta
             envelope=json.dumps(received.raw), first_seen_at=now, retry_at=now + grace,
         ))
     log.info("message_parked", account_id=account_id, message_id=envelope.id)
+    if ctx is not None:
+        on_commit(session, lambda: _resume_if_onboarded(ctx, account_id))
     return Outcome.PARKED
+
+
+def _resume_if_onboarded(ctx: JobContext, account_id: str) -> None:
+    resume_if_onboarded(ctx, account_id)
+
+
+def resume_if_onboarded(ctx: JobContext, account_id: str) -> int:
+    """Resume what waits for ``account_id`` if the account exists now (after a parking committed)."""
+    with transaction(ctx.sessions) as session:
+        exists = session.get(Account, account_id) is not None
+    return resume(ctx, account_id) if exists else 0
 
 
 def resend(ctx: JobContext, kept: dict[str, Any], why: str) -> str:
@@ -65,15 +86,26 @@ def resend(ctx: JobContext, kept: dict[str, Any], why: str) -> str:
 
 
 def resume(ctx: JobContext, account_id: str) -> int:
-    """Re-send what waited for ``account_id``; called after its onboarding committed."""
-    with transaction(ctx.sessions) as session:
-        rows = session.execute(
-            select(ParkedMessage.id, ParkedMessage.envelope).where(ParkedMessage.account_id == account_id)
-        ).all()
-    for row_id, envelope_json in rows:
-        resend(ctx, json.loads(envelope_json), "parked")
-        with transaction(ctx.sessions) as session:
-            session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))
+    """Re-send what waited for ``account_id``; called after its onboarding (or a parking) committed.
+
+    On PostgreSQL the account's lock is held (in a transaction of its own) while the rows are read,
+    re-sent and deleted, so two resumes at once (the onboarding's and a parking's) never re-send one
+    line twice: the second finds the rows gone. Each re-send is designated and committed before it
+    is sent, and its row deleted after: a crash in between re-sends it again, which idempotency
+    keys make a no-op. (SQLite runs one writer at a time and takes no lock.)
+    """
+    query = select(ParkedMessage.id, ParkedMessage.envelope).where(ParkedMessage.account_id == account_id)
+    with transaction(ctx.sessions) as guard:
+        if is_postgres(guard):
+            lock_account(guard, account_id)
+            rows = guard.execute(query).all()
+        else:
+            with transaction(ctx.sessions) as session:
+                rows = session.execute(query).all()
+        for row_id, envelope_json in rows:
+            resend(ctx, json.loads(envelope_json), "parked")
+            with transaction(ctx.sessions) as session:
+                session.execute(delete(ParkedMessage).where(ParkedMessage.id == row_id))
     return len(rows)
 
 

@@ -11,6 +11,7 @@ pending lines is no way around them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from jobs.errors import Forbidden, LimitExceeded
 from jobs.metrics import LIMIT_HITS
 from jobs.producers import Producer
 from models.billing.money import format_amount
+from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
 from models.tables.locks import LockSpace, lock
 
@@ -59,16 +61,60 @@ def _check_day(session: Session, producer: Producer, account_id: str, kind: str,
     per_day = producer.limits.minor("per_account_day", currency)
     if per_day is None:
         return
+    since = now - timedelta(hours=24)
     granted = int(session.scalar(
         select(func.coalesce(func.sum(func.abs(BalanceLine.amount_minor)), 0))
         .where(BalanceLine.producer == producer.name, BalanceLine.account_id == account_id,
-               BalanceLine.currency == currency, BalanceLine.created_at > now - timedelta(hours=24))
+               BalanceLine.currency == currency, BalanceLine.created_at > since)
+    ) or 0)
+    granted += int(session.scalar(  # reversals count too: taking credit away is moving money
+        select(func.coalesce(func.sum(BalanceEntry.amount_minor), 0))
+        .join(BalanceLine, BalanceLine.id == BalanceEntry.balance_line_id)
+        .where(BalanceEntry.kind == "reversed", BalanceEntry.producer == producer.name,
+               BalanceLine.account_id == account_id, BalanceLine.currency == currency, BalanceEntry.created_at > since)
     ) or 0)
     if granted + amount > per_day:
         raise _refuse(producer, kind, "per_account_day",
                       f"{format_amount(amount, currency)} {currency} would take producer {producer.name}'s lines for "
                       f"account {account_id} in the last 24 hours to {format_amount(granted + amount, currency)}, "
                       f"above its per_account_day limit of {format_amount(per_day, currency)} {currency}")
+
+
+def _percent_text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _check_percent(session: Session, producer: Producer, account_id: str, percent: Decimal, now: datetime) -> bool:
+    """Percent discounts have their own ceiling (``max_percent``) and approval threshold
+    (``approval_above_percent``). A producer whose amounts are capped but who has no percent ceiling
+    may send none: a percent must not be a way around the caps. The ceiling also bounds the sum of
+    the producer's percent discounts for the account over 24 hours, so stacking them is no way either.
+    """
+    limits = producer.limits
+    if limits.max_percent is None:
+        if limits.caps_amounts:
+            raise _refuse(producer, "discount", "max_percent",
+                          f"producer {producer.name} has amount limits but no max_percent: it may not send "
+                          "percent discounts")
+        return False
+    ceiling = Decimal(limits.max_percent)
+    if percent > ceiling:
+        raise _refuse(producer, "discount", "max_percent",
+                      f"{percent}% is above producer {producer.name}'s max_percent of {ceiling}%")
+    granted = sum((Decimal(value or 0) for value in session.scalars(
+        select(BalanceLine.percent).where(BalanceLine.producer == producer.name,
+                                          BalanceLine.account_id == account_id, BalanceLine.percent.is_not(None),
+                                          BalanceLine.created_at > now - timedelta(hours=24))
+    ).all()), Decimal(0))
+    if granted + percent > ceiling:
+        total = _percent_text(granted + percent)
+        raise _refuse(producer, "discount", "max_percent",
+                      f"{percent}% would take producer {producer.name}'s percent discounts for account {account_id} "
+                      f"in the last 24 hours to {total}%, above its max_percent of {ceiling}%")
+    threshold = limits.approval_above_percent
+    if threshold is None:
+        return limits.approval_above is not None  # an amount threshold and none for percents: held
+    return percent > Decimal(threshold)
 
 
 def check_line(
@@ -80,12 +126,14 @@ def check_line(
     amount_minor: int | None,
     currency: str,
     now: datetime,
+    percent: Decimal | None = None,
+    verb: str = "create",
 ) -> bool:
-    """Raise when the producer may not create this line; return True when it needs approval."""
-    check_kind(producer, kind)
+    """Raise when the producer may not create (or reverse) this line; return True when it needs approval."""
+    check_kind(producer, kind, verb)
     _check_rate(session, producer, kind, now)
-    if amount_minor is None:  # a percent discount: no amount to cap
-        return False
+    if amount_minor is None:  # a percent discount
+        return _check_percent(session, producer, account_id, percent, now) if percent is not None else False
     amount = abs(amount_minor)
     per_line = producer.limits.minor("per_line", currency)
     if per_line is not None and amount > per_line:

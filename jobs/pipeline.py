@@ -16,10 +16,11 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from jobs import deliveries, rejections
+from jobs import deliveries, rejections, verdicts
 from jobs.context import BrokerDelivery, JobContext
 from jobs.envelope import Envelope, verify
 from jobs.errors import Rejected, Unauthorized
+from jobs.limits import check_envelope
 from jobs.metrics import MESSAGE_SECONDS, MESSAGES
 from jobs.outcomes import Outcome, RejectionCode
 from jobs.schemas import parse_body
@@ -49,32 +50,57 @@ def raw_dict(raw: object) -> dict[str, Any]:
     return dict(raw)
 
 
+def _judged_at(ctx: JobContext, raw: object, delivery: BrokerDelivery, now: datetime) -> datetime:
+    """The instant the time rules are judged against: when the worker first saw this carrier.
+
+    Never the broker's timestamp: whoever enqueues sets it. A redelivery (or the worker's own
+    re-send of a parked line or a dead letter) keeps the first delivery's instant, so retries do not
+    turn a good message stale; anything else is judged against the worker's clock now.
+    """
+    envelope_id = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(envelope_id, str) or len(envelope_id) > 64:
+        return now
+    return deliveries.first_seen(ctx.sessions, envelope_id, delivery.message_id) or now
+
+
 def receive(ctx: JobContext, message_type: str, raw: object, handler: Handler, delivery: BrokerDelivery) -> Outcome:
     """Run ``handler`` for one raw envelope; return the outcome. Raises only transient faults."""
     now = ctx.now()
     started = time.perf_counter()
     envelope_id = raw.get("id") if isinstance(raw, dict) else None
-    structlog.contextvars.bind_contextvars(message_id=envelope_id, message_type=message_type)
+    structlog.contextvars.bind_contextvars(message_id=envelope_id if isinstance(envelope_id, str) else None,
+                                           message_type=message_type)
+    final = False  # whether a rejection is this authenticated message's verdict for every redelivery
     try:
-        judged_at = delivery.enqueued_at
-        if delivery.replayed and isinstance(envelope_id, str):  # a re-send the worker designated
-            judged_at = deliveries.first_seen(ctx.sessions, envelope_id, delivery.message_id) or judged_at
-        envelope = verify(raw, ctx.registry, now=judged_at, tolerance_seconds=ctx.settings.signature_tolerance_seconds)
+        settings = ctx.settings
+        check_envelope(raw, max_bytes=settings.max_envelope_bytes, max_depth=settings.max_json_depth)
+        judged_at = _judged_at(ctx, raw, delivery, now)
+        envelope = verify(raw, ctx.registry, now=judged_at, tolerance_seconds=settings.signature_tolerance_seconds)
         if envelope.type != message_type:
             raise Unauthorized(f"a {envelope.type} envelope was sent to the {message_type} actor")
-        counted = deliveries.count(ctx.sessions, envelope.id, message_type, delivery.message_id, delivery.enqueued_at)
+        counted = deliveries.count(ctx.sessions, envelope.id, message_type, delivery.message_id, now)
         if counted.is_copy_of_another(delivery.message_id):
             raise Unauthorized(f"message id {envelope.id} was already received: a replayed copy is refused")
-        if counted.deliveries > ctx.settings.max_deliveries:
+        if counted.deliveries > 1 and verdicts.known(ctx.sessions, envelope.id):  # a first delivery has none
+            log.info("message_verdict_stands", message_id=envelope.id, message_type=message_type)
+            MESSAGES.labels(type=message_type, outcome=Outcome.REJECTED).inc()
+            return Outcome.REJECTED
+        final = True
+        if counted.deliveries > settings.max_deliveries:
             rejections.record(ctx, raw, code=RejectionCode.QUARANTINED, now=now, message_type=message_type,
                               reason=f"delivered {counted.deliveries} times without finishing "
-                                     f"(max_deliveries = {ctx.settings.max_deliveries})")
+                                     f"(max_deliveries = {settings.max_deliveries})")
             return Outcome.QUARANTINED
         body = parse_body(message_type, envelope.body)
         with transaction(ctx.sessions) as session:
             outcome = handler(ctx, session, Received(envelope, raw_dict(raw), now), body)
     except (Rejected, BillingError) as exc:
-        rejections.record(ctx, raw, code=RejectionCode(exc.code), reason=str(exc), now=now, message_type=message_type)
+        rejections.record(ctx, raw, code=RejectionCode(exc.code), reason=str(exc), now=now, message_type=message_type,
+                          final=final)
+        return Outcome.REJECTED
+    except OverflowError as exc:  # date or number arithmetic past its range: a domain error, never transient
+        rejections.record(ctx, raw, code=RejectionCode.INVALID, now=now, message_type=message_type, final=final,
+                          reason=f"body: a date or amount is outside what can be computed ({exc})")
         return Outcome.REJECTED
     except Exception as exc:  # transient: the broker retries it with backoff, or dead-letters it at the end
         MESSAGES.labels(type=message_type, outcome=Outcome.FAILED).inc()

@@ -65,7 +65,7 @@ def preview_body(raw: object, as_of: date | None, settings: JobSettings, clock: 
         combine = settings.combine_invoices if body.combine_invoices is None else body.combine_invoices
         composition = compose(subscription_terms(body), balance_lines(body, today), today, combine=combine,
                               onboarding=True, max_catch_up=settings.max_catch_up_periods)
-    except (Rejected, BillingError) as exc:
+    except (Rejected, BillingError, OverflowError) as exc:
         raise PreviewError(str(exc)) from None
     invoices = [draft_document(draft, number=None, account=body.account.id, currency=body.account.currency)
                 for draft in composition.invoices]

@@ -3,8 +3,9 @@
 Configuration, not code: a JSON file (``BILLING_PRODUCERS_FILE``) and, merged on top producer by
 producer, the environment variable ``BILLING_PRODUCERS_JSON``, both shaped
 ``{"producers": {"crm": {"keys": [...], "types": [...], "kinds": [...], "limits": {...}}}}``.
-With nothing configured a development producer ``local`` is created whose secret lives in
-``.billing/local-producer.key`` (mode 0600), so a fresh checkout can sign without setup.
+With nothing configured, and only under ``billing run`` (``BILLING_LOCAL_PRODUCER``), a development
+producer ``local`` is created whose secret lives in ``.billing/local-producer.key`` (mode 0600), so
+a fresh checkout can sign without setup; anywhere else no producer means no message is accepted.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class ProducerKey(BaseModel):
 
 
 _LIMIT_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,6})?$"
+_PERCENT_PATTERN = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
 
 
 class ProducerLimits(BaseModel):
@@ -86,6 +88,15 @@ class ProducerLimits(BaseModel):
     per_account_day: str | None = Field(default=None, pattern=_LIMIT_PATTERN)
     approval_above: str | None = Field(default=None, pattern=_LIMIT_PATTERN)
     rate_per_minute: int | None = Field(default=None, ge=1)
+    max_percent: str | None = Field(default=None, pattern=_PERCENT_PATTERN)
+    """Ceiling of a percent discount, and of the producer's percent discounts for one account over 24 hours."""
+    approval_above_percent: str | None = Field(default=None, pattern=_PERCENT_PATTERN)
+    """A percent discount above this waits for a second identity."""
+
+    @property
+    def caps_amounts(self) -> bool:
+        """Whether any amount limit is configured (then percent discounts need their own ceiling)."""
+        return any(value is not None for value in (self.per_line, self.per_account_day, self.approval_above))
 
     def minor(self, name: str, currency: str) -> int | None:
         """A limit (``per_line``, ``per_account_day``, ``approval_above``) in minor units.
@@ -109,6 +120,8 @@ class Producer(BaseModel):
     types: list[str]
     kinds: list[str] = Field(default_factory=lambda: list(BALANCE_KINDS))
     limits: ProducerLimits = Field(default_factory=ProducerLimits)
+    reverses_others: bool = False
+    """Whether it may reverse lines other producers created (by default only its own)."""
 
     @field_validator("types")
     @classmethod
@@ -250,12 +263,22 @@ def local_producer(secret: str) -> Producer:
     )
 
 
-def load_registry(settings: JobSettings) -> ProducerRegistry:
+NO_PRODUCERS = (
+    "no producer is configured (set BILLING_PRODUCERS_FILE or BILLING_PRODUCERS_JSON): a worker without "
+    "producers would refuse every message. For a local try-out, `billing run` creates a development producer."
+)
+
+
+def load_registry(settings: JobSettings, *, allow_local: bool | None = None) -> ProducerRegistry:
     """The file's producers, then ``BILLING_PRODUCERS_JSON``'s (a same-named producer is replaced).
 
-    When neither configures any producer, the development producer ``local`` alone.
+    When neither configures any producer: the development producer ``local`` alone if
+    ``allow_local`` (default: ``settings.local_producer``, which only ``billing run`` sets), else
+    an empty registry, which accepts nothing (``billing worker`` refuses to start on one).
     """
     specs = {**_file_specs(settings.producers_file), **_env_specs()}
     if not specs:
-        return ProducerRegistry(producers={LOCAL_PRODUCER: local_producer(local_secret())})
+        if settings.local_producer if allow_local is None else allow_local:
+            return ProducerRegistry(producers={LOCAL_PRODUCER: local_producer(local_secret())})
+        return ProducerRegistry(producers={})
     return _build(specs, "producer configuration")

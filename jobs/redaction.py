@@ -48,8 +48,19 @@ deliberately broad; ids (``key_id``, ``account_id``, ``actor_name``) stay visibl
 listed: it carries our own rejection reasons (e-mails inside it are still masked).
 """
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
+# Every pattern below runs in linear time on any text: each starts only at the start of a run (a
+# lookbehind) and bounds its repetitions, so a long run without a match fails once, not once per
+# position. Strings are also cut to ``TEXT_LIMIT`` characters before any pattern sees them.
+TEXT_LIMIT: Final = 4096
+"""Characters of one string kept in a redacted payload or log field; the rest is dropped, unread."""
+EXCEPTION_TEXT_LIMIT: Final = 16384
+"""Characters of a traceback kept in a log line (its end: the exception is the last line)."""
+TRUNCATED: Final = "…[truncated]"
+
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://)[^/@\s:]{0,256}:[^/@\s]{0,256}@", re.IGNORECASE
+)
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[^\W\d_]{2,24}")
 _HEX_SECRET = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64,}(?![0-9A-Fa-f])")
 # PostgreSQL's NOT NULL and CHECK violations quote the whole row, names included, in their DETAIL.
 _FAILING_ROW = re.compile(r"(Failing row contains )\((?:[^()]|\([^()]*\))*\)")
@@ -76,9 +87,19 @@ def _mask_pair(match: re.Match[str]) -> str:
     return f"{match['key']}{match['sep']}{quote}{REDACTED}{quote}"
 
 
-def scrub_text(text: str) -> str:
-    """Mask what free text can hide: URL credentials, sensitive ``key: value`` pairs, e-mails, hex secrets."""
-    return scrub_values(_KEY_VALUE.sub(_mask_pair, text))
+def truncate(text: str, limit: int = TEXT_LIMIT, *, keep_end: bool = False) -> str:
+    """``text`` cut to ``limit`` characters (its start, or its end), marked when something was dropped."""
+    if len(text) <= limit:
+        return text
+    return TRUNCATED + text[-limit:] if keep_end else text[:limit] + TRUNCATED
+
+
+def scrub_text(text: str, limit: int = TEXT_LIMIT, *, keep_end: bool = False) -> str:
+    """Mask what free text can hide: URL credentials, sensitive ``key: value`` pairs, e-mails, hex secrets.
+
+    The text is cut to ``limit`` characters first, so the work is bounded whatever its length.
+    """
+    return scrub_values(_KEY_VALUE.sub(_mask_pair, truncate(text, limit, keep_end=keep_end)))
 
 
 def scrub_values(text: str) -> str:
@@ -103,25 +124,40 @@ def redact_payload(obj: Any) -> Any:
     return _walk(obj, by_key=True)
 
 
-def _walk(obj: Any, *, by_key: bool) -> Any:
+MAX_DEPTH: Final = 40
+"""Containers nested deeper are replaced by a marker: the walk never recurses without bound."""
+TOO_DEEP: Final = "[nested too deep]"
+
+
+def _walk(obj: Any, *, by_key: bool, depth: int = 0) -> Any:
     if obj is None or isinstance(obj, (*_PLAIN_SCALARS, enum.Enum)):
         return obj
     if isinstance(obj, str):
-        return scrub_text(obj)
+        return scrub_text(obj) if by_key else scrub_text(obj, EXCEPTION_TEXT_LIMIT, keep_end=True)
     if isinstance(obj, (bytes, bytearray)):
-        return scrub_text(bytes(obj).decode("utf-8", errors="backslashreplace"))
+        return scrub_text(bytes(obj[: TEXT_LIMIT * 4]).decode("utf-8", errors="backslashreplace"))
+    if depth >= MAX_DEPTH:
+        return TOO_DEEP
+    inner = depth + 1
     if isinstance(obj, Mapping):
         return {
-            _walk(key, by_key=by_key): (
-                REDACTED if by_key and is_sensitive_key(key) else _walk(value, by_key=by_key)
+            _walk(key, by_key=by_key, depth=inner): (
+                REDACTED if by_key and is_sensitive_key(key) else _walk(value, by_key=by_key, depth=inner)
             )
             for key, value in obj.items()
         }
     if isinstance(obj, tuple):
-        return tuple(_walk(item, by_key=by_key) for item in obj)
+        return tuple(_walk(item, by_key=by_key, depth=inner) for item in obj)
     if isinstance(obj, (list, set, frozenset)):
-        return [_walk(item, by_key=by_key) for item in obj]
-    return scrub_text(repr(obj))
+        return [_walk(item, by_key=by_key, depth=inner) for item in obj]
+    return scrub_text(_repr(obj))
+
+
+def _repr(obj: object) -> str:
+    try:
+        return repr(obj)
+    except Exception as error:  # a repr that fails (or recurses) must not break a log line
+        return f"<{type(obj).__name__}: repr failed ({type(error).__name__})>"
 
 
 def walk(obj: Any, *, by_key: bool) -> Any:

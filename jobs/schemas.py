@@ -31,13 +31,16 @@ from pydantic import model_validator as _model_validator
 
 from jobs.errors import InvalidMessage, echo, field_failure
 from models.billing.balance import CREDIT_KINDS, BalanceKind
-from models.billing.errors import BillingError, UnknownCurrency
+from models.billing.errors import BillingError, CurrencyMismatch, UnknownCurrency
 from models.billing.money import check_currency, parse_amount
 
 PERCENT_DECIMALS = 4
 _ID = re.compile(r"[A-Za-z0-9._:@-]+")
 _DECIMAL = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MIN_DATE = dt.date(1900, 1, 1)
+MAX_DATE = dt.date(2999, 12, 31)
+"""Dates outside these years are invalid (DESIGN §2, "Limits of the arithmetic")."""
 
 
 def _identifier(value: str) -> str:
@@ -69,9 +72,16 @@ def _iso_date(value: object) -> object:
         if not _DATE.fullmatch(value):
             raise field_failure(f"{echo(value)} is not a date written YYYY-MM-DD")
         try:
-            return dt.date.fromisoformat(value)
+            parsed = dt.date.fromisoformat(value)
         except ValueError as error:
             raise field_failure(f"{echo(value)} is not a calendar date ({error})") from None
+        return _within_calendar(parsed)
+    return value
+
+
+def _within_calendar(value: dt.date) -> dt.date:
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise field_failure(f"{value} is outside the dates this worker bills ({MIN_DATE} to {MAX_DATE})")
     return value
 
 
@@ -292,7 +302,7 @@ class OnboardAccount(_Body):
         seen: set[str] = set()
         for index, line in enumerate(self.balance_lines):
             if line.currency != currency:
-                raise BillingError(
+                raise CurrencyMismatch(
                     f"balance_lines.{index}.currency",
                     f"{line.currency} does not match the account's currency {currency}",
                 )

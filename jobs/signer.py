@@ -37,7 +37,7 @@ class Signer:
             if missing:
                 raise ValueError(f"set {', '.join(missing)} as well: a producer needs all three")
             return cls(values[PRODUCER_ENV], values[KEY_ID_ENV], values[SECRET_ENV].encode("utf-8"))
-        local = load_registry(settings).get(LOCAL_PRODUCER)
+        local = load_registry(settings, allow_local=True).get(LOCAL_PRODUCER)  # signing only; the worker decides
         key = local.key(LOCAL_KEY_ID) if local is not None else None
         if key is None:
             raise ValueError(

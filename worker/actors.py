@@ -20,6 +20,7 @@ from jobs.context import BrokerDelivery, JobContext
 from jobs.handlers import HANDLERS
 from jobs.parking import REPLAY_OPTION
 from jobs.pipeline import Handler, receive
+from jobs.producers import NO_PRODUCERS
 from jobs.routes import BILL_RUN_BATCH, QUARANTINE, ROUTES
 from worker.broker import build_broker
 from worker.context import build_context
@@ -41,7 +42,7 @@ def current_delivery(ctx: JobContext) -> BrokerDelivery:
 
 def declare_actors(broker: dramatiq.Broker, ctx: JobContext, settings: Settings) -> list[dramatiq.Actor[Any, Any]]:
     """Every actor of the worker, on ``broker``; dead letters recorded through ``ctx``."""
-    broker.add_middleware(DeadLetterRecorder(ctx))
+    broker.add_middleware(DeadLetterRecorder(ctx, settings.max_age_ms))
 
     def bind(fn: Callable[..., None], actor_name: str, queue_name: str, retries: int) -> dramatiq.Actor[Any, Any]:
         decorate = dramatiq.actor(broker=broker, actor_name=actor_name, queue_name=queue_name, max_retries=retries)
@@ -83,4 +84,7 @@ def setup() -> None:
     settings = get_settings()
     broker = build_broker(settings)
     dramatiq.set_broker(broker)
-    declare_actors(broker, build_context(settings, broker), settings)
+    ctx = build_context(settings, broker)
+    if not ctx.registry.producers:
+        raise SystemExit(f"billing worker: {NO_PRODUCERS}")
+    declare_actors(broker, ctx, settings)

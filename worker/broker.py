@@ -50,7 +50,8 @@ def build_broker(settings: Settings, kind: str = "redis") -> dramatiq.Broker:
     Only worker processes (dramatiq's CLI emits ``process_boot``) act on the logging and metrics
     middleware; a client that merely enqueues is unaffected by them.
     """
-    dramatiq.set_encoder(SafeJSONEncoder())  # the decoder that never raises, for every broker of the process
+    # the decoder that never raises, for every broker of the process
+    dramatiq.set_encoder(SafeJSONEncoder(settings.max_envelope_bytes, settings.max_json_depth))
     middleware = billing_middleware(settings)
     if kind == "stub":
         return StubBroker(middleware=middleware)

@@ -64,8 +64,13 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from jobs.producers import NO_PRODUCERS, load_registry
     from worker.processes import run_worker
+    from worker.settings import get_settings
 
+    if not load_registry(get_settings()).producers:
+        print(f"billing worker: {NO_PRODUCERS}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return run_worker(processes=args.processes, threads=args.threads, queues=args.queues)
 
 

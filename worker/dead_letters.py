@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs import dead_letters
 from jobs.context import JobContext
 from jobs.redaction import scrub_text
+from jobs.routes import QUARANTINE
 
 log = structlog.get_logger(__name__)
 
@@ -48,16 +49,37 @@ def kept_message(message: dramatiq.Message[Any]) -> dict[str, Any]:
     return document
 
 
-def record(ctx: JobContext, message: dramatiq.Message[Any], now: datetime, attempts: int) -> bool:
+def expiry(message: dramatiq.Message[Any], now: datetime, max_age_ms: int | None) -> str | None:
+    """Why a message that never failed was dropped: its age past the limit; None when it failed."""
+    if message.options.get("traceback") or max_age_ms is None:
+        return None
+    age_ms = int(now.timestamp() * 1000) - int(message.message_timestamp)
+    if age_ms < max_age_ms:
+        return None
+    return (f"expired unprocessed: it was {_duration(age_ms)} old, above the age limit of {_duration(max_age_ms)} "
+            "(by the broker's timestamp); it was never attempted")
+
+
+def _duration(ms: int) -> str:
+    seconds = max(0, ms) // 1000
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds} s"
+
+
+def record(ctx: JobContext, message: dramatiq.Message[Any], now: datetime, attempts: int,
+           max_age_ms: int | None = None) -> bool:
     """Store the dead letter as a rejection unless it is stored already; True when newly stored."""
     return dead_letters.record(ctx, kept_message(message), now=now, attempts=attempts,
-                               last_error=last_error(message))
+                               last_error=last_error(message), reason=expiry(message, now, max_age_ms))
 
 
-def forget(client: redis.Redis, namespace: str, message: dramatiq.Message[Any]) -> None:
-    """Remove a recorded dead letter from the queue's Redis dead-letter set."""
+def forget(client: redis.Redis, namespace: str, message: dramatiq.Message[Any], queue: str | None = None) -> None:
+    """Remove a recorded dead letter from the Redis dead-letter set of ``queue`` (default: the message's)."""
     redis_id = message.options.get("redis_message_id", message.message_id)
-    xqueue = f"{namespace}:{dramatiq.common.xq_name(message.queue_name)}"
+    xqueue = f"{namespace}:{dramatiq.common.xq_name(queue or message.queue_name)}"
     client.hdel(f"{xqueue}.msgs", redis_id)
     client.zrem(xqueue, redis_id)
 
@@ -65,13 +87,15 @@ def forget(client: redis.Redis, namespace: str, message: dramatiq.Message[Any]) 
 class DeadLetterRecorder(Middleware):
     """Records each dead-lettered message in the database (best effort; ``sweep`` catches up)."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: JobContext, max_age_ms: int | None = None) -> None:
         self.ctx = ctx
+        self.max_age_ms = max_age_ms
 
     def after_nack(self, broker: dramatiq.Broker, proxy: MessageProxy) -> None:
         message: dramatiq.Message[Any] = proxy._message
         try:
-            record(self.ctx, message, datetime.now(UTC), attempts=message.options.get("retries", 0))
+            record(self.ctx, message, datetime.now(UTC), attempts=message.options.get("retries", 0),
+                   max_age_ms=self.max_age_ms)
         except SQLAlchemyError:
             log.warning("dead_letter_not_recorded_yet", message_id=message.message_id, queue=message.queue_name,
                         error=traceback.format_exc(limit=1).strip().splitlines()[-1])
@@ -81,18 +105,36 @@ class DeadLetterRecorder(Middleware):
             forget(client, getattr(broker, "namespace", ""), message)
 
 
-def sweep(ctx: JobContext, client: redis.Redis, namespace: str, queues: tuple[str, ...], now: datetime) -> int:
-    """Record every dead letter still in Redis, then remove it there; return how many were recorded."""
+def sweep(ctx: JobContext, client: redis.Redis, namespace: str, queues: tuple[str, ...], now: datetime,
+          max_age_ms: int | None = None) -> int:
+    """Record every dead letter still in Redis, then remove it there; return how many were recorded.
+
+    One letter that cannot be recorded is logged and left for the next pass: it never stops the others.
+    """
     recorded = 0
     for queue in queues:
         for redis_id, data in client.hgetall(f"{namespace}:{dramatiq.common.xq_name(queue)}.msgs").items():
             try:
-                message = dramatiq.Message.decode(data if isinstance(data, bytes) else data.encode())
-            except dramatiq.errors.DecodeError:
-                log.warning("dead_letter_undecodable", queue=queue, redis_message_id=redis_id)
-                continue
-            message.options["redis_message_id"] = redis_id.decode() if isinstance(redis_id, bytes) else redis_id
-            # Redis keeps the copy enqueued for the last attempt: one retry fewer than were made.
-            recorded += record(ctx, message, now, attempts=message.options.get("retries", 0) + 1)
-            forget(client, namespace, message)
+                recorded += _sweep_one(ctx, client, namespace, queue, redis_id, data, now, max_age_ms)
+            except Exception as error:
+                log.warning("dead_letter_not_recorded", queue=queue, redis_message_id=str(redis_id)[:80],
+                            error=type(error).__name__)
     return recorded
+
+
+def _sweep_one(ctx: JobContext, client: redis.Redis, namespace: str, queue: str, redis_id: Any, data: Any,
+               now: datetime, max_age_ms: int | None) -> bool:
+    try:
+        message = dramatiq.Message.decode(data if isinstance(data, bytes) else data.encode())
+    except dramatiq.errors.DecodeError:
+        log.warning("dead_letter_undecodable", redis_message_id=str(redis_id)[:80])
+        return False
+    message.options["redis_message_id"] = redis_id.decode() if isinstance(redis_id, bytes) else redis_id
+    # Redis keeps the copy enqueued for the last attempt: one retry fewer than were made.
+    if message.actor_name == QUARANTINE.actor_name and len(message.args) == 2:  # bytes the decoder refused
+        stored = dead_letters.record(ctx, kept_message(message), now=now, attempts=0, last_error="",
+                                     reason=f"the dead letter could not be decoded: {message.args[1]}")
+    else:
+        stored = record(ctx, message, now, attempts=message.options.get("retries", 0) + 1, max_age_ms=max_age_ms)
+    forget(client, namespace, message, queue)
+    return stored

@@ -34,6 +34,7 @@ from dramatiq.encoder import Encoder, MessageData
 from dramatiq.message import generate_unique_id
 from dramatiq.worker import ConsumerThread
 
+from jobs.limits import DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_MAX_JSON_DEPTH, text_depth
 from jobs.routes import QUARANTINE
 
 REQUIRED_FIELDS = (
@@ -58,6 +59,45 @@ _INT_OPTIONS = ("retries", "max_retries", "min_backoff", "max_backoff", "max_age
 """Options dramatiq's middleware does arithmetic on: a wrong type there would crash a thread."""
 
 _REASON_LIMIT = 200
+_KEPT_RAW_BYTES = 4096
+"""A quarantine message carries at most this much of the bytes it replaces (the rest is not stored)."""
+
+SENDER_OPTIONS_DROPPED = frozenset({
+    "max_age", "time_limit", "max_retries", "min_backoff", "max_backoff", "retry_when", "throws",
+    "on_success", "on_failure", "pipe_target", "pipe_ignore", "notify_shutdown",
+})
+"""Per-message options that would let whoever enqueues override the worker's limits (an age limit of
+centuries, no time limit, endless retries) or chain other actors: the worker's own settings apply."""
+MAX_RETRIES_OPTION = 1000
+_TRACEBACK_LIMIT = 8192
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice (which one wins differs between parsers)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(f"duplicate key {key[:40]!r} in a JSON object")
+        result[key] = value
+    return result
+
+
+def strict_loads(text: str) -> Any:
+    """``json.loads`` that refuses duplicate keys (``DuplicateKey``)."""
+    return json.loads(text, object_pairs_hook=_unique_pairs)
+
+
+def worker_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options the worker obeys: limits the sender set are dropped, retry counts made sane."""
+    kept = {name: value for name, value in options.items() if name not in SENDER_OPTIONS_DROPPED}
+    if "retries" in kept:
+        kept["retries"] = min(max(int(kept["retries"]), 0), MAX_RETRIES_OPTION)
+    if isinstance(kept.get("traceback"), str) and len(kept["traceback"]) > _TRACEBACK_LIMIT:
+        kept["traceback"] = kept["traceback"][-_TRACEBACK_LIMIT:]
+    return kept
 
 
 def _field_problem(fields: dict[str, Any]) -> str | None:
@@ -132,7 +172,7 @@ def quarantine_message(raw: bytes, reason: str, options: dict[str, Any] | None =
     return {
         "queue_name": _fetching_queue(),
         "actor_name": QUARANTINE.actor_name,
-        "args": [base64.b64encode(raw).decode("ascii"), reason[:_REASON_LIMIT]],
+        "args": [base64.b64encode(raw[:_KEPT_RAW_BYTES]).decode("ascii"), reason[:_REASON_LIMIT]],
         "kwargs": {},
         "options": dict(options or {}),
         "message_id": generate_unique_id(),
@@ -149,7 +189,15 @@ def _as_bytes(data: object) -> bytes:
 
 
 class SafeJSONEncoder(Encoder):
-    """``JSONEncoder``'s bytes on the way out; a quarantine message for anything unreadable."""
+    """``JSONEncoder``'s bytes on the way out; a quarantine message for anything unreadable.
+
+    Bytes larger than ``max_bytes`` or nested deeper than ``max_depth`` are quarantined before they
+    are parsed, so nothing downstream (redaction, signatures, validation, recording) ever walks them.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_ENVELOPE_BYTES, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> None:
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
 
     def encode(self, data: MessageData) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
@@ -166,14 +214,23 @@ class SafeJSONEncoder(Encoder):
 
     def _decode(self, data: bytes) -> MessageData:
         raw = _as_bytes(data)
+        # The dramatiq message wraps the envelope in two levels (the message, its args).
+        if len(raw) > self.max_bytes + 4096:
+            reason = f"{len(raw)} bytes, above the limit of {self.max_bytes} bytes"
+            return quarantine_message(raw, reason, _salvaged_options(None, raw))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return quarantine_message(raw, "not UTF-8", _salvaged_options(None, raw))
+        if text_depth(text, self.max_depth + 2) > self.max_depth + 2:
+            reason = f"nested more than {self.max_depth} levels deep"
+            return quarantine_message(raw, reason, _salvaged_options(None, raw))
         try:
-            fields = json.loads(text)
+            fields = strict_loads(text)
         except json.JSONDecodeError as error:
             return quarantine_message(raw, f"not JSON: {error.msg} at char {error.pos}", _salvaged_options(None, raw))
+        except DuplicateKey as error:
+            return quarantine_message(raw, f"not accepted: {error}", _salvaged_options(None, raw))
         except (ValueError, RecursionError) as error:  # too deep, or an integer too long to read
             reason = f"not readable JSON: {type(error).__name__}"
             return quarantine_message(raw, reason, _salvaged_options(None, raw))
@@ -181,4 +238,5 @@ class SafeJSONEncoder(Encoder):
         if problem is not None:
             return quarantine_message(raw, problem, _salvaged_options(fields, raw))
         assert isinstance(fields, dict)
+        fields["options"] = worker_options(fields["options"])
         return fields

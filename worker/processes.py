@@ -89,6 +89,7 @@ def run_stack() -> int:
     DEFAULT_HOME.mkdir(exist_ok=True)
     migrate(settings.database_url)
     env = dict(os.environ)
+    env["BILLING_LOCAL_PRODUCER"] = "true"  # the one-machine try-out may create the development producer
     embedded = None
     redis_url = settings.redis_url
     if not answers(redis_url):

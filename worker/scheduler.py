@@ -50,7 +50,8 @@ def sweep(ctx: JobContext, settings: Settings) -> None:
     if resumed or expired:
         log.info("parked_messages_swept", resumed=resumed, rejected=expired)
     client = redis.Redis.from_url(settings.redis_url)
-    recorded = dead_letters.sweep(ctx, client, f"{settings.namespace}:dramatiq", QUEUES, wall_clock())
+    recorded = dead_letters.sweep(ctx, client, f"{settings.namespace}:dramatiq", QUEUES, wall_clock(),
+                                  settings.max_age_ms)
     if recorded:
         log.warning("dead_letters_recorded", count=recorded)
 

@@ -21,10 +21,13 @@ from typing import Any
 import dramatiq
 from sqlalchemy import select
 
-from jobs import parking, wakeups
+from jobs import parking, rejections, wakeups
+from jobs.canonical import FloatInJsonError
 from jobs.clock import ManualClock, local_date
 from jobs.envelope import make_envelope
+from jobs.outcomes import RejectionCode
 from jobs.producers import SIMULATION_PRODUCER, ProducerRegistry, registry_from_mapping
+from jobs.routes import ROUTES
 from models.billing.balance import remaining_credit
 from models.billing.money import format_amount
 from models.migrations.runner import migrate
@@ -133,14 +136,35 @@ class Simulation:
 
     def _send(self, message_type: str, body: Any, at: datetime, spec: dict[str, Any] | None = None) -> None:
         spec = spec or {}
+        try:
+            envelope = self._envelope(message_type, body, at, spec)
+        except FloatInJsonError as error:  # what the worker's signature check says of such a body
+            self._refuse(message_type, body, f"{error.path}: {error.value!r} is a JSON number with a fraction; "
+                                             "send it as a decimal string")
+            return
+        except (ValueError, TypeError) as error:
+            self._refuse(message_type, body, f"body: cannot be signed ({type(error).__name__})")
+            return
+        if message_type not in ROUTES:  # no actor would ever receive it: refused as the worker would
+            self._refuse(message_type, envelope, f"type: unknown message type {message_type!r}", raw=envelope)
+            return
+        self._enqueue(envelope, at, spec)
+
+    def _refuse(self, message_type: object, body: Any, reason: str, raw: Any = None) -> None:
+        rejections.record(self.ctx, raw if raw is not None else {"type": message_type, "body": body},
+                          code=RejectionCode.INVALID, reason=reason, now=self.clock.now(),
+                          message_type=str(message_type)[:40])
+
+    def _envelope(self, message_type: str, body: Any, at: datetime, spec: dict[str, Any]) -> dict[str, Any]:
         producer = self.registry.get(spec.get("producer", SIMULATION_PRODUCER.name))
         if producer is not None:
             key = producer.keys[0]
-            envelope = make_envelope(message_type, body, producer=producer.name, key_id=key.id,
-                                     secret=key.secret.get_secret_value().encode(), now=at)
-        else:
-            envelope = make_envelope(message_type, body, producer=spec["producer"], key_id="unknown",
-                                     secret=b"unknown", now=at)
+            return make_envelope(message_type, body, producer=producer.name, key_id=key.id,
+                                 secret=key.secret.get_secret_value().encode(), now=at)
+        return make_envelope(message_type, body, producer=spec["producer"], key_id="unknown", secret=b"unknown",
+                             now=at)
+
+    def _enqueue(self, envelope: dict[str, Any], at: datetime, spec: dict[str, Any]) -> None:
         if "signature" in spec:
             envelope["signature"] = spec["signature"]
         message = build_message(envelope)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 
@@ -24,12 +25,14 @@ def line_status(requires_approval: bool, decision: str | None) -> LineStatus:
 
 
 def same_person(one: str, other: str) -> bool:
-    """Whether two identities name the same person (case and surrounding space ignored)."""
+    """Whether two identities name the same person (case and surrounding space ignored).
+
+    The worker compares on a stricter skeleton (``jobs.identities``), passed to ``refusal``."""
     return one.strip().casefold() == other.strip().casefold()
 
 
 def refusal(*, line_id: str, requires_approval: bool, earlier: str | None, author: str, identity: str,
-            decision: Decision, reversed_: bool) -> str | None:
+            decision: Decision, reversed_: bool, same: Callable[[str, str], bool] = same_person) -> str | None:
     """Why this decision cannot be recorded, or None when it can."""
     if not requires_approval:
         return f"balance line {line_id} needs no approval"
@@ -37,7 +40,7 @@ def refusal(*, line_id: str, requires_approval: bool, earlier: str | None, autho
         return f"balance line {line_id} was already {earlier}"
     if not identity.strip():
         return "a decision needs the identity of who decides (--as)"
-    if same_person(identity, author):
+    if same(identity, author):
         return f"{identity} wrote line {line_id}; a second identity must decide"
     if reversed_ and decision is Decision.APPROVED:
         return f"balance line {line_id} was reversed: nothing is left to approve"

@@ -43,3 +43,9 @@ class InvalidChange(BillingError):
 
 class AmountOverflow(BillingError):
     """A computed amount or sum that would not fit a signed 64-bit column of minor units."""
+
+
+class CurrencyMismatch(BillingError):
+    """An amount in another currency than the account's."""
+
+    code = "currency_mismatch"

@@ -20,7 +20,8 @@ SUPPORT_SECRET = "support-secret-0123456789"
 OPS_SECRET = "ops-secret-0123456789abc"
 REFUNDS_SECRET = "refunds-secret-0123456789"
 
-CRM_LIMITS = {"per_line": "100.00", "per_account_day": "150.00", "approval_above": "50.00"}
+CRM_LIMITS = {"per_line": "100.00", "per_account_day": "150.00", "approval_above": "50.00", "max_percent": "20",
+              "approval_above_percent": "15"}
 
 
 def producers(old_key_until: str = "2026-01-31", **crm_limits: Any) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def producers(old_key_until: str = "2026-01-31", **crm_limits: Any) -> dict[str,
                     "kinds": ["credit"]},
         "ops": {"keys": [{"id": "ops-1", "secret": OPS_SECRET}], "types": ["bill_run.trigger"]},
         "refunds": {"keys": [{"id": "refunds-1", "secret": REFUNDS_SECRET}], "types": ["balance_line.reverse"],
-                    "kinds": ["gift"]},
+                    "kinds": ["gift"], "reverses_others": True},
     }
 
 

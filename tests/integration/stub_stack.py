@@ -42,7 +42,8 @@ class StubStack:
         self.pg_url = pg_url
         self.registry: ProducerRegistry = registry_from_mapping({"producers": producers})
         self.settings = Settings(database_url=pg_url, max_age_ms=FAR_AGE_MS, metrics_port=0, min_backoff_ms=10,
-                                 max_backoff_ms=50, max_retries=0)
+                                 max_backoff_ms=50, max_retries=0,
+                                 approvers="ops-lead,ops-lead-2,someone-else")
         self.clock = ManualClock(start)
         self.broker = build_broker(self.settings, kind="stub")
         self.ctx = build_context(self.settings, self.broker, clock=self.clock, registry=self.registry)

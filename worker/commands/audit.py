@@ -41,7 +41,8 @@ def approve_or_decline(line_id: str, *, decision: DecisionKind, identity: str, r
     """Approve or decline a pending line, as someone other than its author (audited, append-only)."""
     ctx = ctx or context()
     with transaction(ctx.sessions) as session:
-        line, refusal = decide(session, Decision(line_id, decision, identity, reason), ctx.now())
+        line, refusal = decide(session, Decision(line_id, decision, identity, reason), ctx.now(),
+                               ctx.settings.approver_identities)
         if refusal is not None:
             session.rollback()
             print(f"billing {decision}: {refusal}", file=sys.stderr)

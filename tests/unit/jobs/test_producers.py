@@ -89,8 +89,13 @@ def test_kinds_default_to_all_five_and_limits_to_none() -> None:
     assert producer.limits == ProducerLimits()
 
 
-def test_nothing_configured_gives_the_local_development_producer(isolated: Path) -> None:
-    registry = load_registry(Settings(producers_file=None))
+def test_nothing_configured_gives_no_producer_unless_the_try_out_asks(isolated: Path) -> None:
+    assert load_registry(Settings(producers_file=None)).producers == {}
+    assert not (isolated / ".billing" / "local-producer.key").exists()
+
+
+def test_nothing_configured_gives_the_local_development_producer_under_billing_run(isolated: Path) -> None:
+    registry = load_registry(Settings(producers_file=None, local_producer=True))
     local = registry.get("local")
     assert list(registry.producers) == ["local"] and local is not None
     assert local.types == list(MESSAGE_TYPES) and local.kinds == list(BALANCE_LINE_KINDS)
@@ -101,12 +106,13 @@ def test_nothing_configured_gives_the_local_development_producer(isolated: Path)
     assert len(secret) == 64 and int(secret, 16) >= 0
     key = local.key("local-1")
     assert key is not None and key.secret_bytes() == secret.encode()
-    again = load_registry(Settings(producers_file=None)).get("local")
+    again = load_registry(Settings(producers_file=None), allow_local=True).get("local")
     assert again is not None and again.keys[0].secret_bytes() == secret.encode()
 
 
 def test_an_empty_configuration_also_gives_the_development_producer(tmp_path: Path) -> None:
-    assert list(load_registry(write(tmp_path / "p.json", {})).producers) == ["local"]
+    assert load_registry(write(tmp_path / "p.json", {})).producers == {}
+    assert list(load_registry(write(tmp_path / "p.json", {}), allow_local=True).producers) == ["local"]
 
 
 def test_the_simulation_producer_is_fixed_and_documented() -> None:
@@ -191,3 +197,17 @@ def test_limits_in_minor_units(limits: ProducerLimits, name: str, currency: str,
 def test_a_key_expires_the_day_after_not_after() -> None:
     key = registry_from_mapping({"crm": crm()}).producers["crm"].keys[0]
     assert not key.expired(date(2027, 1, 31)) and key.expired(date(2027, 2, 1))
+
+
+def test_billing_worker_refuses_to_start_without_producers(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BILLING_")}
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run([sys.executable, "-m", "worker.cli", "worker"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "no producer is configured" in done.stderr and "Traceback" not in done.stderr

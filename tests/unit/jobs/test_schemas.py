@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jobs.errors import InvalidMessage
+from jobs.errors import InvalidMessage, Rejected
 from jobs.routes import MESSAGE_TYPES
 from jobs.schemas import (
     BODY_MODELS,
@@ -130,7 +130,6 @@ def test_week_subscriptions_take_a_weekday_not_a_month() -> None:
 
 
 EMBEDDED_CASES = [
-    ("balance_lines.0.currency", "EUR", "balance_lines.0.currency: EUR does not match the account's currency USD"),
     ("balance_lines.0.amount", "5.001", "balance_lines.0.amount: '5.001' has more than 2 decimals for USD"),
     ("balance_lines.0.amount", "0", "balance_lines.0.amount: a credit must be greater than zero"),
     ("balance_lines.0.kind", "bonus", "balance_lines.0.kind: must be one of"),
@@ -141,6 +140,13 @@ EMBEDDED_CASES = [
 @pytest.mark.parametrize(("path", "value", "reason"), EMBEDDED_CASES)
 def test_embedded_balance_lines_are_checked_against_the_account(path: str, value: object, reason: str) -> None:
     assert invalid(ONBOARD, changed(WITH_LINE, path, value)).startswith(reason)
+
+
+def test_an_embedded_line_in_another_currency_is_a_currency_mismatch() -> None:
+    with pytest.raises(Rejected) as refused:
+        parse_body(ONBOARD, changed(WITH_LINE, "balance_lines.0.currency", "EUR"))
+    assert refused.value.code == "currency_mismatch"
+    assert refused.value.reason == "balance_lines.0.currency: EUR does not match the account's currency USD"
 
 
 def test_embedded_line_ids_are_unique() -> None:

@@ -123,7 +123,7 @@ def test_app_services_are_configured_for_production(services: dict[str, Service]
     for name in APP_SERVICES:
         env = environment(services[name])
         assert env["BILLING_DATABASE_URL"].startswith("postgresql+psycopg://"), name
-        assert env["BILLING_REDIS_URL"].startswith("redis://redis:"), name
+        assert env["BILLING_REDIS_URL"].startswith("redis://:") and "@redis:6379/" in env["BILLING_REDIS_URL"], name
         assert env["BILLING_LOG_FORMAT"] == "json", name
         assert int(env["BILLING_METRICS_PORT"]) > 0, name
 
@@ -186,3 +186,19 @@ def test_postgres_keeps_its_data_in_a_named_volume(
     assert "POSTGRES_PASSWORD" in environment(postgres)
     assert "pg_isready" in as_argv(postgres["healthcheck"]["test"])
     assert volume in compose["volumes"]
+
+
+def test_passwords_come_from_the_environment_with_no_default(compose: dict[str, Any],
+                                                             services: dict[str, Service]) -> None:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    # every use of a password variable is the required form: compose stops with a message when it is unset
+    uses = re.findall(r"\$\{(POSTGRES_PASSWORD|REDIS_PASSWORD)([^}]*)\}", text)
+    assert {name for name, _ in uses} == {"POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+    assert all(rest.startswith(":?") and len(rest) > 2 for _, rest in uses), uses
+    redis_command = as_argv(services["redis"]["command"])
+    assert redis_command[redis_command.index("--requirepass") + 1] == "${REDIS_PASSWORD:?set REDIS_PASSWORD}"
+    assert environment(services["redis"])["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")  # the healthcheck
+    env = compose["x-billing-env"]
+    assert "${POSTGRES_PASSWORD:?" in env["BILLING_DATABASE_URL"]
+    assert env["BILLING_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?") and env["BILLING_REDIS_URL"].endswith(
+        "@redis:6379/0")

@@ -233,3 +233,33 @@ def test_redact_processor_keeps_function_names_in_tracebacks() -> None:
 
 def test_sensitive_keys_are_normalized() -> None:
     assert all(key == key.lower().replace("-", "_") for key in SENSITIVE_KEYS)
+
+
+@pytest.mark.parametrize("filler", ["a" * 400_000, "a." * 200_000, "a@" * 200_000, "name:'" * 70_000,
+                                    "0f" * 200_000, "x://:" * 80_000])
+def test_redaction_of_a_huge_field_takes_bounded_time(filler: str) -> None:
+    # Given a 400,000-character field shaped to make naive patterns backtrack
+    import time
+
+    started = time.perf_counter()
+    # When it is redacted for a stored payload and for a log line
+    stored = redact_payload({"body": {"label_free": filler, "note": filler}, "id": "m-1"})
+    logged = redact_payload({"event": filler})
+    # Then it is done at once (a guard, not a benchmark), cut to a bounded length, and still masked by key
+    assert time.perf_counter() - started < 2
+    assert len(stored["body"]["label_free"]) < 10_000 and stored["body"]["label_free"].endswith("[truncated]")
+    assert stored["body"]["note"] == REDACTED and len(logged["event"]) < 10_000
+
+
+def test_an_address_in_a_long_text_is_still_masked() -> None:
+    assert redact_payload("x" * 100 + " write to jane.doe@example.com today") == "x" * 100 + " write to [email] today"
+
+
+def test_a_nested_value_is_walked_only_to_a_bounded_depth() -> None:
+    deep: Any = "jane@example.com"
+    for _ in range(5000):
+        deep = [deep]
+    walked = redact_payload(deep)
+    for _ in range(40):
+        walked = walked[0]
+    assert walked == "[nested too deep]"
