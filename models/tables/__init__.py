@@ -16,6 +16,7 @@ from models.tables.parked_message import ParkedMessage
 from models.tables.processed_message import ProcessedMessage
 from models.tables.rejection import Rejection
 from models.tables.subscription import Subscription
+from models.tables.webhook_delivery import WebhookDelivery
 
 __all__ = [
     "Account",
@@ -35,5 +36,6 @@ __all__ = [
     "ProcessedMessage",
     "Rejection",
     "Subscription",
+    "WebhookDelivery",
     "utcnow",
 ]
