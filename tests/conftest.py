@@ -1,8 +1,10 @@
 """Shared fixtures: throwaway PostgreSQL databases, SQLite files and Redis namespaces.
 
 Integration tests run against the real services of the machine: PostgreSQL on 127.0.0.1:5432
-(trust auth, an existing ``test`` database used only to create and drop per-session databases)
-and Redis on 127.0.0.1:6379. When a service is unreachable the tests that need it are skipped,
+(trust auth, an existing ``test`` database used only to create and drop per-session databases),
+Redis on 127.0.0.1:6379 and, for the RabbitMQ tests, RabbitMQ on 127.0.0.1:5672 (guest/guest;
+each test gets a virtual host of its own, made and deleted with ``rabbitmqctl``). When a service
+is unreachable the tests that need it are skipped,
 except under CI (env var ``CI`` set), where that is a failure.
 """
 
@@ -11,6 +13,9 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
+import shutil
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -28,6 +33,7 @@ PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_ADMIN_DB = "test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
 
 
 def _unavailable(what: str, error: Exception) -> NoReturn:
@@ -124,3 +130,40 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
             client.delete(*keys[start : start + 1000])
     finally:
         client.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_available() -> None:
+    """RabbitMQ answers on 5672 and ``rabbitmqctl`` can make virtual hosts."""
+    try:
+        socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=5).close()
+    except OSError as error:
+        _unavailable(f"RabbitMQ at {RABBITMQ_HOST}:{RABBITMQ_PORT}", error)
+    if shutil.which("rabbitmqctl") is None:
+        _unavailable("rabbitmqctl (to make a virtual host per test)", FileNotFoundError("rabbitmqctl"))
+
+
+@pytest.fixture
+def rabbitmq_vhost(rabbitmq_available: None) -> Iterator[str]:
+    """A fresh virtual host (``billingtest-<hex>``) for one test, deleted with its queues afterwards."""
+    vhost = f"billingtest-{secrets.token_hex(6)}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield vhost
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+def amqp_url(vhost: str, port: int = RABBITMQ_PORT) -> str:
+    return f"amqp://guest:guest@{RABBITMQ_HOST}:{port}/{vhost}"
+
+
+@pytest.fixture
+def rabbitmq_url(rabbitmq_vhost: str) -> str:
+    """The AMQP URL of this test's own virtual host."""
+    return amqp_url(rabbitmq_vhost)

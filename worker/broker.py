@@ -2,12 +2,15 @@
 
 dramatiq's defaults are not billing-safe (20 retries over days, no age limit, dead workers'
 messages back only after minutes): every number here comes from ``Settings``.
-``kind="stub"`` selects dramatiq's in-memory broker (``billing simulate``, tests).
+The settings choose the broker: RabbitMQ when ``BILLING_BROKER_URL`` is an ``amqp://`` URL (durable
+queues, persistent messages, publisher confirms), else Redis (the default). ``kind="stub"``
+selects dramatiq's in-memory broker (``billing simulate``, tests).
 """
 
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
@@ -44,8 +47,8 @@ def billing_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
-def build_broker(settings: Settings, kind: str = "redis") -> dramatiq.Broker:
-    """A Redis broker (production) or a StubBroker (simulation), not installed anywhere.
+def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker:
+    """The configured broker (``kind`` None), or the one ``kind`` names (redis, rabbitmq, stub), not installed.
 
     Only worker processes (dramatiq's CLI emits ``process_boot``) act on the logging and metrics
     middleware; a client that merely enqueues is unaffected by them.
@@ -53,11 +56,18 @@ def build_broker(settings: Settings, kind: str = "redis") -> dramatiq.Broker:
     # the decoder that never raises, for every broker of the process
     dramatiq.set_encoder(SafeJSONEncoder(settings.max_envelope_bytes, settings.max_json_depth))
     middleware = billing_middleware(settings)
+    kind = kind or settings.broker_kind
     if kind == "stub":
         return StubBroker(middleware=middleware)
     middleware += [ProcessLogging(settings), MetricsExposition(settings.metrics_port)]
+    if kind == "rabbitmq":
+        if settings.broker_kind != "rabbitmq":
+            raise ValueError("a RabbitMQ broker needs BILLING_BROKER_URL=amqp://...")
+        # Durable queues and persistent messages (dramatiq's own), and publisher confirms: enqueue returns
+        # once RabbitMQ has taken responsibility for the message, and raises when it has not.
+        return RabbitmqBroker(url=settings.broker_url, confirm_delivery=True, middleware=middleware)
     return RedisBroker(  # type: ignore[no-untyped-call]
-        url=settings.redis_url,
+        url=settings.broker_redis_url,
         namespace=f"{settings.namespace}:dramatiq",
         middleware=middleware,
         heartbeat_timeout=settings.heartbeat_timeout_ms,

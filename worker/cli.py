@@ -126,6 +126,16 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     return dlq.dlq_list(code=args.code, limit=args.limit)
 
 
+def _cmd_webhooks(args: argparse.Namespace) -> int:
+    from worker.commands import webhooks
+
+    if args.action == "show":
+        return webhooks.webhooks_show(args.id)
+    if args.action == "replay":
+        return webhooks.webhooks_replay(args.id)
+    return webhooks.webhooks_list(endpoint=args.endpoint, status=args.status, limit=args.limit)
+
+
 def _cmd_invoices(args: argparse.Namespace) -> int:
     from worker.commands.invoices import print_invoices
 
@@ -166,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--processes", type=int, default=2)
     sub.add_argument("--threads", type=int, default=8)
     sub.add_argument("--queues", nargs="*", default=None)
-    add("relay", _cmd_relay, "publish outbox events to the Redis Stream")
+    add("relay", _cmd_relay, "publish outbox events to the event sink and deliver webhooks")
     sub = add("scheduler", _cmd_scheduler, "trigger the bill run every hour and sweep parked messages")
     sub.add_argument("--once", action="store_true", help="one tick, then exit")
     sub = add("bill-run", _cmd_bill_run, "enqueue a bill run now (for cron or Kubernetes CronJob)")
@@ -191,11 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", _cmd_migrate, "upgrade the database to the latest schema")
     sub = add("status", _cmd_status, "last bill runs, queue depths, outbox lag, rejections")
     sub.add_argument("--json", action="store_true")
-    add("health", _cmd_health, "exit 0 when the database and Redis answer, 1 otherwise")
+    add("health", _cmd_health, "exit 0 when the database and the broker (Redis or RabbitMQ) answer, 1 otherwise")
     sub = add("dlq", _cmd_dlq, "rejected and quarantined messages: list, show, replay")
     sub.add_argument("action", nargs="?", choices=["list", "show", "replay"], default="list")
     sub.add_argument("id", nargs="?", type=int)
     sub.add_argument("--code", default=None)
+    sub.add_argument("--limit", type=int, default=50)
+    sub = add("webhooks", _cmd_webhooks, "webhook deliveries: the dead-letter list, show one, replay one")
+    sub.add_argument("action", nargs="?", choices=["list", "show", "replay"], default="list")
+    sub.add_argument("id", nargs="?", type=int)
+    sub.add_argument("--endpoint", default=None, help="one configured endpoint's deliveries")
+    sub.add_argument("--status", default="dead", choices=["all", "pending", "delivered", "dead"],
+                     help="which deliveries to list (default: the dead letters)")
     sub.add_argument("--limit", type=int, default=50)
     sub = add("invoices", _cmd_invoices, "the latest invoices with their lines, read from the database")
     sub.add_argument("--account", default=None)

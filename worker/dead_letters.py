@@ -5,6 +5,11 @@ it expires after seven days and no `billing dlq` sees it. ``DeadLetterRecorder``
 as a ``retries_exhausted`` rejection the moment it is dead-lettered and takes it out of Redis;
 when the database is what failed (the usual reason retries run out), the message stays in Redis
 and ``sweep`` (run by the scheduler every minute) records it once the database is back.
+
+On RabbitMQ dramatiq's nack dead-letters the message to the queue ``<queue>.XQ`` (kept there for
+seven days). The recorder stores it just the same, but one message cannot be taken out of the
+middle of a RabbitMQ queue: ``sweep_rabbitmq`` drains those queues instead, recording what is not
+recorded yet and acknowledging each message only once the database has it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+import pika
+import pika.exceptions
 import redis
 import structlog
 from dramatiq.broker import MessageProxy
@@ -138,3 +145,42 @@ def _sweep_one(ctx: JobContext, client: redis.Redis, namespace: str, queue: str,
         stored = record(ctx, message, now, attempts=message.options.get("retries", 0) + 1, max_age_ms=max_age_ms)
     forget(client, namespace, message, queue)
     return stored
+def sweep_rabbitmq(ctx: JobContext, url: str, queues: tuple[str, ...], now: datetime) -> int:
+    """Drain every ``<queue>.XQ`` into the database; return how many were newly recorded.
+
+    Each message is acknowledged (removed from RabbitMQ) only after it is recorded, or found
+    recorded already by the middleware; when the database fails it is handed back to RabbitMQ and
+    the sweep stops, to try again next time. Only the messages present when a queue's sweep
+    starts are read, so a sweep always ends.
+    """
+    recorded = 0
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        for queue in queues:
+            name = dramatiq.common.xq_name(queue)
+            try:
+                left = int(channel.queue_declare(name, passive=True).method.message_count)
+            except pika.exceptions.ChannelClosedByBroker:  # 404: nothing was ever dead-lettered there
+                channel = connection.channel()
+                continue
+            for _ in range(left):
+                method, _properties, body = channel.basic_get(name, auto_ack=False)
+                if method is None:
+                    break
+                try:
+                    message = dramatiq.Message.decode(body)
+                except dramatiq.errors.DecodeError:
+                    log.warning("dead_letter_undecodable", queue=queue)
+                    channel.basic_nack(method.delivery_tag, requeue=True)
+                    continue
+                try:
+                    # Like Redis, the queue keeps the copy enqueued for the last attempt.
+                    recorded += record(ctx, message, now, attempts=message.options.get("retries", 0) + 1)
+                except Exception:
+                    channel.basic_nack(method.delivery_tag, requeue=True)
+                    raise
+                channel.basic_ack(method.delivery_tag)
+    finally:
+        connection.close()
+    return recorded

@@ -16,6 +16,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+import pika
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis import Redis
@@ -27,7 +28,7 @@ from jobs.redaction import scrub_text
 from models.tables.store import make_engine
 from worker.logging import configure_logging
 from worker.metrics import render
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -92,17 +93,44 @@ def _ping_redis(client: Redis, timeout: float) -> None:
         connection.disconnect()
 
 
+def _ping_rabbitmq(url: str, timeout: float) -> None:
+    """Open and close one AMQP connection (the handshake checks the credentials and the vhost)."""
+    parameters = pika.URLParameters(url)
+    parameters.socket_timeout = parameters.blocked_connection_timeout = timeout
+    parameters.stack_timeout = timeout
+    pika.BlockingConnection(parameters).close()
+
+
 def check_health(
-    engine: Engine, redis_client: Redis, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    engine: Engine, redis_client: Redis | None, timeout: float = DEFAULT_TIMEOUT_SECONDS, *,
+    rabbitmq_url: str | None = None,
 ) -> HealthReport:
-    """Check the database and Redis concurrently; never raises, returns within about ``timeout``."""
+    """Check the database, Redis (unless None) and RabbitMQ (if given) concurrently; never raises,
+    returns within about ``timeout``."""
     deadline = time.monotonic() + timeout
-    running = {
-        "database": _Check("database", lambda: _ping_database(engine)),
-        "redis": _Check("redis", lambda: _ping_redis(redis_client, timeout)),
-    }
+    running = {"database": _Check("database", lambda: _ping_database(engine))}
+    if redis_client is not None:
+        running["redis"] = _Check("redis", lambda: _ping_redis(redis_client, timeout))
+    if rabbitmq_url is not None:
+        running["rabbitmq"] = _Check("rabbitmq", lambda: _ping_rabbitmq(rabbitmq_url, timeout))
     checks = {name: check.wait(deadline, timeout) for name, check in running.items()}
     return HealthReport(ok=all(result == "ok" for result in checks.values()), checks=checks)
+
+
+def services(settings: Settings) -> tuple[Redis | None, str | None]:
+    """The Redis client and the RabbitMQ URL that the configuration uses (None where it uses none)."""
+    rabbitmq = settings.broker_kind == "rabbitmq"
+    redis_url = settings.redis_url if rabbitmq else settings.broker_redis_url
+    client = Redis.from_url(redis_url) if settings.uses_redis else None
+    if rabbitmq:
+        return client, settings.broker_url
+    return client, settings.exchange_url if settings.event_sink == "rabbitmq" else None
+
+
+def check_configured(engine: Engine, settings: Settings, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> HealthReport:
+    """``check_health`` of what the settings use: the database, and Redis and/or RabbitMQ."""
+    client, rabbitmq_url = services(settings)
+    return check_health(engine, client, timeout, rabbitmq_url=rabbitmq_url)
 
 
 class _HealthServer(ThreadingHTTPServer):
@@ -153,9 +181,9 @@ def serve_worker_endpoint() -> int:
     settings = get_settings()
     configure_logging(settings)
     engine = make_engine(settings.database_url)
-    client = Redis.from_url(settings.redis_url)
     try:
-        server = _HealthServer((settings.metrics_host, settings.metrics_port), lambda: check_health(engine, client))
+        server = _HealthServer((settings.metrics_host, settings.metrics_port),
+                               lambda: check_configured(engine, settings))
     except OSError as exc:  # the workers go on without it: dramatiq's CLI watches worker processes only
         log.error("worker_metrics_port_unavailable", port=settings.metrics_port, error=_reason(exc))
         engine.dispose()

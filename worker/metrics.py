@@ -16,11 +16,25 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Final
 
-from prometheus_client import CollectorRegistry, generate_latest, multiprocess, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess, start_http_server
 
 from jobs.metrics import REGISTRY
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+# The relay's webhook deliveries (only the relay sends them, so they live here, not in jobs). The
+# endpoint label takes configured endpoint names only: a closed set chosen by the operator.
+WEBHOOK_OUTCOMES: Final = ("delivered", "failed", "dead")
+"""``failed``: an attempt failed and will be retried; ``dead``: the last one, retries are over."""
+WEBHOOK_DELIVERIES: Final = Counter(
+    "billing_webhook_deliveries_total", "Webhook delivery attempts, by configured endpoint and outcome.",
+    ["endpoint", "outcome"], registry=REGISTRY,
+)  # fmt: skip
+WEBHOOK_PENDING: Final = Gauge(
+    "billing_webhook_pending", "Webhook deliveries not delivered yet (pending or dead), by configured endpoint.",
+    ["endpoint"], registry=REGISTRY, multiprocess_mode="mostrecent",
+)  # fmt: skip
+
 
 def multiprocess_dir() -> str | None:
     """The multiprocess directory this process writes to and reads from, or None (single process)."""

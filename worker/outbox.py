@@ -1,15 +1,18 @@
-"""The outbox relay: invoice events leave the database for a Redis Stream, at least once, in order.
+"""The outbox relay: invoice events leave the database for their sinks, at least once, in order.
 
 The invoice and its outbox row commit together; this relay numbers the invoices of unsent rows
-(``jobs.numbering``), claims the rows in id order, appends each to the stream as a CloudEvents
-1.0 document, then marks them sent. A crash between
-the two steps resends (consumers deduplicate on ``source`` + ``id``); nothing is ever lost. One
-relay publishes at a time (an advisory lock on PostgreSQL), which keeps every account's events in
-order even with several relay processes running for availability.
+(``jobs.numbering``), claims the rows in id order, hands each as a CloudEvents 1.0 document to the
+primary sink (a ``Publisher``: the Redis Stream by default, or a RabbitMQ topic exchange, or none),
+stages it for the webhook endpoints (``worker.webhooks.WebhookSink``, rows delivered later by their
+own loops), then marks them sent. A crash between the steps resends (consumers deduplicate on
+``source`` + ``id``); nothing is ever lost. One relay publishes at a time (an advisory lock on
+PostgreSQL), which keeps every account's events in order even with several relay processes running
+for availability.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -17,6 +20,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+import pika
+import pika.exceptions
 import psycopg
 import redis
 import structlog
@@ -57,6 +62,68 @@ class RedisStreamPublisher:
         pipe.execute()
 
 
+class RabbitmqExchangePublisher:
+    """Publishes events to a durable topic exchange, routing key = event type, with publisher confirms.
+
+    Each message is persistent, with the CloudEvent's id as ``message_id``; ``publish`` returns once
+    RabbitMQ has confirmed every one. Consumers bind their own durable queues (``invoice.created``,
+    ``invoice.#``, ``#``); an event that no queue is bound for is dropped by RabbitMQ, as a topic
+    exchange does. A connection found closed (an idle one times out) is opened again once.
+    """
+
+    def __init__(self, url: str, exchange: str) -> None:
+        self.parameters, self.exchange = pika.URLParameters(url), exchange
+        self.connection: pika.BlockingConnection | None = None
+        self.channel: Any = None
+
+    def _open(self) -> Any:
+        if self.connection is None or self.connection.is_closed:
+            self.connection = pika.BlockingConnection(self.parameters)
+            self.channel = None
+        if self.channel is None or self.channel.is_closed:
+            self.channel = self.connection.channel()
+            self.channel.confirm_delivery()
+            self.channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+        return self.channel
+
+    def _send(self, events: Sequence[dict[str, Any]]) -> None:
+        channel = self._open()
+        for event in events:
+            channel.basic_publish(self.exchange, event["type"], json.dumps(event).encode(), pika.BasicProperties(
+                delivery_mode=2, content_type="application/cloudevents+json", message_id=event["id"],
+                type=event["type"]))
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> None:
+        try:
+            self._send(events)
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
+            self.close()
+            self._send(events)  # at least once: what was confirmed before the failure is sent again
+
+    def close(self) -> None:
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                connection.close()
+
+
+class NullPublisher:
+    """No primary sink (``BILLING_EVENT_SINK=none``): the webhooks are the only consumers."""
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> None:
+        return None
+
+
+class Fanout(Protocol):
+    """Secondary sinks that take events in the relay's own transaction (the webhooks' delivery rows)."""
+
+    def stage(self, session: Session, events: Sequence[dict[str, Any]]) -> None: ...
+
+    def staged(self) -> None:
+        """Called after the commit."""
+        ...
+
+
 class MemoryPublisher:
     """Keeps events in a list: ``billing simulate`` and tests."""
 
@@ -92,11 +159,12 @@ def _publishing(session: Session) -> bool:
 
 
 def relay_once(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
-               now: datetime, invoice_prefix: str = "INV") -> int:
+               now: datetime, invoice_prefix: str = "INV", fanout: Fanout | None = None) -> int:
     """Number the next invoices, then publish up to ``batch_size`` unsent events in order; return how many.
 
     Numbering commits first, in its own short transaction: a number, once given, is the one every
-    copy of the event carries, even when publishing fails and is tried again.
+    copy of the event carries, even when publishing fails and is tried again. The rows are marked
+    sent once the primary sink has the events and ``fanout`` has staged them, in one transaction.
     """
     with transaction(sessions) as session:
         if not _publishing(session):
@@ -118,12 +186,17 @@ def relay_once(sessions: sessionmaker[Session], publisher: Publisher, *, source:
         rows = rows[:unnumbered]
         if not rows:
             return 0
-        publisher.publish([cloud_event(row, source, row.number) for row in rows])
+        events = [cloud_event(row, source, row.number) for row in rows]
+        if fanout is not None:
+            fanout.stage(session, events)  # rolled back with the rest if the publication fails
+        publisher.publish(events)
         sent = [row.id for row in rows]
         table = OutboxEvent.__table__
         assert isinstance(table, Table)
         session.execute(update(table).where(outbox.id.in_(sent)).values(sent_at=now))
     EVENTS_PUBLISHED.inc(len(rows))
+    if fanout is not None:
+        fanout.staged()
     return len(rows)
 
 
@@ -191,7 +264,8 @@ class OutboxWakeup:
 
 
 def run(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
-        interval: float, stop: threading.Event, clock: Clock, invoice_prefix: str = "INV") -> None:
+        interval: float, stop: threading.Event, clock: Clock, invoice_prefix: str = "INV",
+        fanout: Fanout | None = None) -> None:
     """Relay until ``stop`` is set; errors are logged and retried, never fatal."""
     bind = sessions.kw.get("bind")
     wakeup = OutboxWakeup(bind, stop) if isinstance(bind, Engine) else None
@@ -199,7 +273,7 @@ def run(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, b
         while not stop.is_set():
             try:
                 sent = relay_once(sessions, publisher, source=source, batch_size=batch_size, now=clock.now(),
-                                  invoice_prefix=invoice_prefix)
+                                  invoice_prefix=invoice_prefix, fanout=fanout)
                 measure_lag(sessions, clock.now())
             except Exception:
                 log.exception("relay_failed")

@@ -24,11 +24,12 @@ from jobs.routes import QUEUES
 from models.migrations.runner import migrate
 from models.tables.store import make_engine, make_session_factory
 from worker import gauges
-from worker.health import check_health, serve_health
+from worker.health import check_configured, serve_health
 from worker.metrics import prepare_multiprocess
-from worker.outbox import RedisStreamPublisher, run
+from worker.outbox import NullPublisher, Publisher, RabbitmqExchangePublisher, RedisStreamPublisher, run
 from worker.redis_server import answers, start_embedded
-from worker.settings import DEFAULT_HOME, get_settings
+from worker.settings import DEFAULT_HOME, Settings, get_settings
+from worker.webhooks import WebhookSink, load_endpoints, start_delivery
 
 log = structlog.get_logger(__name__)
 
@@ -58,22 +59,47 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
+def event_publisher(settings: Settings) -> Publisher:
+    """The primary event sink the settings name (``BILLING_EVENT_SINK``)."""
+    if settings.event_sink == "rabbitmq":
+        if settings.exchange_url is None:
+            raise ValueError("BILLING_EVENT_SINK=rabbitmq needs BILLING_EVENTS_AMQP_URL or an amqp:// "
+                             "BILLING_BROKER_URL")
+        return RabbitmqExchangePublisher(settings.exchange_url, settings.events_exchange)
+    if settings.event_sink == "none":
+        return NullPublisher()
+    return RedisStreamPublisher(redis.Redis.from_url(settings.redis_url), stream_key(), settings.events_maxlen)
+
+
+def sink_description(settings: Settings) -> str:
+    if settings.event_sink == "rabbitmq":
+        return f"RabbitMQ topic exchange {settings.events_exchange!r} (routing key = event type)"
+    if settings.event_sink == "none":
+        return "no primary sink (webhooks only)"
+    return f"Redis Stream {stream_key()!r}"
+
+
 def run_relay() -> int:
-    """Publish outbox events until SIGTERM; serves /healthz and /metrics on the metrics port."""
+    """Publish outbox events until SIGTERM, deliver webhooks; serves /healthz and /metrics on the metrics port."""
     settings = get_settings()
     clock = clock_for(settings.clock_start, settings.clock_started_at)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    client = redis.Redis.from_url(settings.redis_url)
-    publisher = RedisStreamPublisher(client, stream_key(), settings.events_maxlen)
-    server = serve_health(settings.metrics_port, lambda: check_health(engine, client), settings.metrics_host)
+    publisher = event_publisher(settings)
+    endpoints = load_endpoints(settings)
+    sink = WebhookSink(endpoints, settings.webhook_retry_seconds) if endpoints else None
+    server = serve_health(settings.metrics_port, lambda: check_configured(engine, settings), settings.metrics_host)
     stop = threading.Event()
     _stop_on_signals(stop)
-    log.info("relay_started", stream=stream_key())
-    threading.Thread(target=gauges.run, args=(client, settings.namespace, sessions, stop), daemon=True,
+    log.info("relay_started", sink=sink_description(settings), broker=settings.broker_kind,
+             webhooks=[endpoint.name for endpoint in endpoints])
+    threading.Thread(target=gauges.run, args=(gauges.depth_reader(settings), sessions, stop), daemon=True,
                      name="gauges").start()
+    if sink is not None:
+        start_delivery(sessions, sink, settings, stop)
     run(sessions, publisher, source=settings.event_source, batch_size=settings.relay_batch_size,
-        interval=settings.relay_interval_seconds, stop=stop, clock=clock, invoice_prefix=settings.invoice_prefix)
+        interval=settings.relay_interval_seconds, stop=stop, clock=clock, invoice_prefix=settings.invoice_prefix,
+        fanout=sink)
     if server is not None:
         server.shutdown()
     return 0
@@ -92,7 +118,7 @@ def run_stack() -> int:
     env["BILLING_LOCAL_PRODUCER"] = "true"  # the one-machine try-out may create the development producer
     embedded = None
     redis_url = settings.redis_url
-    if not answers(redis_url):
+    if settings.uses_redis and not answers(redis_url):
         embedded, redis_url = start_embedded(Path(DEFAULT_HOME) / "redis")
         env["BILLING_REDIS_URL"] = redis_url
     env.setdefault("BILLING_LOG_FORMAT", "console")
@@ -133,19 +159,36 @@ def _banner(database_url: str, redis_url: str, embedded: bool) -> None:
     port = settings.metrics_port
     clock = (f"  clock    : rehearsal, started at {settings.clock_start.isoformat()} (BILLING_CLOCK_START)\n"
              if settings.clock_start else "")
+    rabbitmq = settings.broker_kind == "rabbitmq"
+    broker = (f"RabbitMQ at {make_url_safe(settings.broker_url or '')}" if rabbitmq
+              else f"{where} at {settings.broker_redis_url if not embedded else redis_url}")
+    events = sink_description(settings) + (f" on {redis_url}" if settings.event_sink == "redis" else "")
+    webhooks = ", ".join(endpoint.name for endpoint in load_endpoints(settings)) or "none configured"
+    prefix = "" if rabbitmq or not embedded else f"BILLING_REDIS_URL={redis_url} "
+    look = (f"  redis-cli -u {redis_url} XRANGE {stream_key()} - +\n" if settings.event_sink == "redis" else "")
     print(
         f"""
 billing worker stack is running (Ctrl-C stops it)
   database : {database_url}
-  broker   : {where} at {redis_url}
-  events   : Redis Stream {stream_key()!r} on the same Redis
+  broker   : {broker}
+  events   : {events}
+  webhooks : {webhooks}
   health   : http://127.0.0.1:{port}/healthz   metrics: http://127.0.0.1:{port}/metrics
 {clock}
 Send the seed's account from another terminal:
-  BILLING_REDIS_URL={redis_url} .venv/bin/billing enqueue account.onboard examples/acme-onboard.json
+  {prefix}.venv/bin/billing enqueue account.onboard examples/acme-onboard.json
 then look at it:
-  BILLING_REDIS_URL={redis_url} .venv/bin/billing status
-  redis-cli -u {redis_url} XRANGE {stream_key()} - +
-""",
+  {prefix}.venv/bin/billing status
+{look}""",
         flush=True,
     )
+
+
+def make_url_safe(url: str) -> str:
+    """A URL without its password, for printing."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

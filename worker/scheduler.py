@@ -45,13 +45,17 @@ def tick(broker: dramatiq.Broker, signer: Signer) -> None:
 
 
 def sweep(ctx: JobContext, settings: Settings) -> None:
-    """Re-send parked messages whose account exists, reject expired ones, record Redis dead letters."""
+    """Re-send parked messages whose account exists, reject expired ones, record the broker's dead letters."""
     resumed, expired = parking.sweep(ctx, ctx.now())
     if resumed or expired:
         log.info("parked_messages_swept", resumed=resumed, rejected=expired)
-    client = redis.Redis.from_url(settings.redis_url)
-    recorded = dead_letters.sweep(ctx, client, f"{settings.namespace}:dramatiq", QUEUES, wall_clock(),
-                                  settings.max_age_ms)
+    if settings.broker_kind == "rabbitmq":
+        assert settings.broker_url is not None
+        recorded = dead_letters.sweep_rabbitmq(ctx, settings.broker_url, QUEUES, wall_clock())
+    else:
+        client = redis.Redis.from_url(settings.broker_redis_url)
+        recorded = dead_letters.sweep(ctx, client, f"{settings.namespace}:dramatiq", QUEUES, wall_clock(),
+                                      settings.max_age_ms)
     if recorded:
         log.warning("dead_letters_recorded", count=recorded)
 

@@ -17,6 +17,7 @@ from models.tables.processed_message import ProcessedMessage
 from models.tables.rejection import Rejection
 from models.tables.subscription import Subscription
 from models.tables.subscription_change import SubscriptionChange
+from models.tables.webhook_delivery import WebhookDelivery
 
 __all__ = [
     "Account",
@@ -37,5 +38,6 @@ __all__ = [
     "Rejection",
     "Subscription",
     "SubscriptionChange",
+    "WebhookDelivery",
     "utcnow",
 ]

@@ -41,7 +41,7 @@ def test_gauges_count_waiting_delayed_and_dead_messages(
              "created_at": now, "replayed_at": None},  # needs a corrected message, not a replay
         ])
     assert queue_depths(client, redis_namespace)["onboarding"] == {"waiting": 3, "delayed": 1, "dead": 0}
-    sample(client, redis_namespace, make_session_factory(clean_pg))
+    sample(queue_depths(client, redis_namespace), make_session_factory(clean_pg))
     assert gauge(QUEUE_DEPTH._name, "onboarding") == 4
     assert gauge(QUEUE_DEPTH._name, "balances") == 0
     assert gauge(DEAD_LETTERS._name, "balances") == 2  # one in Redis, one kept in the database

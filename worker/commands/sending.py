@@ -25,8 +25,12 @@ def enqueue_file(message_type: str, path: Path) -> int:
     except (OSError, ValueError) as exc:
         print(f"billing enqueue: {exc}", file=sys.stderr)
         return 2
-    sent = send_many(build_broker(settings), ((message_type, body) for body in bodies),
-                     Signer.from_settings(settings), now=wall_clock())
+    broker = build_broker(settings)
+    try:
+        sent = send_many(broker, ((message_type, body) for body in bodies), Signer.from_settings(settings),
+                         now=wall_clock())
+    finally:
+        broker.close()
     print(f"sent {sent} {message_type} message(s)")
     return 0
 
@@ -46,8 +50,11 @@ def bill_run(run_date: str | None, *, wait: bool, timeout: float) -> int:
     """Send a trigger; with ``wait``, follow its run and exit 1 if any account failed or the run did."""
     settings = get_settings()
     body: dict[str, Any] = {"date": run_date} if run_date else {}
-    message_id = send(build_broker(settings), "bill_run.trigger", body, Signer.from_settings(settings),
-                      now=wall_clock())
+    broker = build_broker(settings)
+    try:
+        message_id = send(broker, "bill_run.trigger", body, Signer.from_settings(settings), now=wall_clock())
+    finally:
+        broker.close()
     print(f"bill run requested (message {message_id})")
     if not wait:
         return 0

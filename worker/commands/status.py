@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pika.exceptions
 import redis
 
 from jobs.bill_run_status import recent_runs, rejections_by_code
 from models.tables.store import transaction
 from worker.commands import context, wall_clock
-from worker.gauges import queue_depths
-from worker.health import check_health
+from worker.gauges import depth_reader
+from worker.health import check_configured
 from worker.outbox import measure_lag
 from worker.settings import get_settings
 
@@ -24,9 +25,9 @@ def status_document() -> dict[str, Any]:
         rejected = rejections_by_code(session)
     pending, lag = measure_lag(ctx.sessions, wall_clock())
     try:
-        queues: Any = queue_depths(redis.Redis.from_url(settings.redis_url, socket_timeout=2), settings.namespace)
-    except redis.RedisError as exc:
-        queues = {"error": str(exc)}
+        queues: Any = depth_reader(settings)()
+    except (redis.RedisError, pika.exceptions.AMQPError) as exc:
+        queues = {"error": f"{settings.broker_kind}: {type(exc).__name__}: {exc}"}
     return {"bill_runs": runs, "queues": queues, "outbox": {"pending": pending, "lag_seconds": round(lag, 3)},
             "rejections": rejected}
 
@@ -52,6 +53,6 @@ def health() -> int:
     settings = get_settings()
     ctx = context()
     engine = ctx.sessions.kw["bind"]
-    report = check_health(engine, redis.Redis.from_url(settings.redis_url))
+    report = check_configured(engine, settings)
     print(json.dumps({"ok": report.ok, "checks": report.checks}))
     return 0 if report.ok else 1
