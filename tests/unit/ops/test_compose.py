@@ -186,3 +186,14 @@ def test_postgres_keeps_its_data_in_a_named_volume(
     assert "POSTGRES_PASSWORD" in environment(postgres)
     assert "pg_isready" in as_argv(postgres["healthcheck"]["test"])
     assert volume in compose["volumes"]
+
+
+def test_rabbitmq_is_an_optional_durable_profile(compose: dict[str, Any], services: dict[str, Service]) -> None:
+    rabbitmq = services["rabbitmq"]
+
+    assert rabbitmq["profiles"] == ["rabbitmq"]  # `docker compose up` alone does not start it
+    assert rabbitmq["image"].startswith("rabbitmq:")
+    assert rabbitmq["volumes"][0].split(":")[0] in compose["volumes"]
+    assert "rabbitmq-diagnostics" in as_argv(rabbitmq["healthcheck"]["test"])
+    for name in APP_SERVICES:
+        assert "BILLING_BROKER_URL" in environment(services[name])
