@@ -202,3 +202,14 @@ def test_passwords_come_from_the_environment_with_no_default(compose: dict[str, 
     assert "${POSTGRES_PASSWORD:?" in env["BILLING_DATABASE_URL"]
     assert env["BILLING_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?") and env["BILLING_REDIS_URL"].endswith(
         "@redis:6379/0")
+
+
+def test_rabbitmq_is_an_optional_durable_profile(compose: dict[str, Any], services: dict[str, Service]) -> None:
+    rabbitmq = services["rabbitmq"]
+
+    assert rabbitmq["profiles"] == ["rabbitmq"]  # `docker compose up` alone does not start it
+    assert rabbitmq["image"].startswith("rabbitmq:")
+    assert rabbitmq["volumes"][0].split(":")[0] in compose["volumes"]
+    assert "rabbitmq-diagnostics" in as_argv(rabbitmq["healthcheck"]["test"])
+    for name in APP_SERVICES:
+        assert "BILLING_BROKER_URL" in environment(services[name])
