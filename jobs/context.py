@@ -41,6 +41,14 @@ class JobContext:
     sessions: sessionmaker[Session]
     registry: ProducerRegistry
     sender: Sender
+    trusted_clock: Clock | None = None
+    """The clock signatures and key expiry are judged by, when it is not ``clock``: a rehearsal
+    (``BILLING_CLOCK_START``) moves billing dates, while producers keep signing in real time."""
 
     def now(self) -> datetime:
+        """The billing clock: whose local dates decide what is due."""
         return self.clock.now()
+
+    def trusted_now(self) -> datetime:
+        """The worker's own time for the time rules of envelopes (never a sender's timestamp)."""
+        return (self.trusted_clock or self.clock).now()

@@ -74,11 +74,11 @@ def receive(ctx: JobContext, message_type: str, raw: object, handler: Handler, d
     try:
         settings = ctx.settings
         check_envelope(raw, max_bytes=settings.max_envelope_bytes, max_depth=settings.max_json_depth)
-        judged_at = _judged_at(ctx, raw, delivery, now)
+        judged_at = _judged_at(ctx, raw, delivery, ctx.trusted_now())
         envelope = verify(raw, ctx.registry, now=judged_at, tolerance_seconds=settings.signature_tolerance_seconds)
         if envelope.type != message_type:
             raise Unauthorized(f"a {envelope.type} envelope was sent to the {message_type} actor")
-        counted = deliveries.count(ctx.sessions, envelope.id, message_type, delivery.message_id, now)
+        counted = deliveries.count(ctx.sessions, envelope.id, message_type, delivery.message_id, ctx.trusted_now())
         if counted.is_copy_of_another(delivery.message_id):
             raise Unauthorized(f"message id {envelope.id} was already received: a replayed copy is refused")
         if counted.deliveries > 1 and verdicts.known(ctx.sessions, envelope.id):  # a first delivery has none

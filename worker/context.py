@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from jobs.clock import Clock, clock_for
+from jobs.clock import Clock, SystemClock, clock_for
 from jobs.context import JobContext
 from jobs.producers import ProducerRegistry, load_registry
 from models.tables.store import make_engine, make_session_factory
@@ -21,6 +21,7 @@ def build_context(settings: Settings, broker: dramatiq.Broker, *, clock: Clock |
         sessions=make_session_factory(make_engine(settings.database_url)),
         registry=registry or load_registry(settings),
         sender=BrokerSender(broker),
+        trusted_clock=SystemClock() if clock is None and settings.clock_start is not None else None,
     )
 
 
