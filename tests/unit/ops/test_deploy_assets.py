@@ -21,6 +21,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+import worker.metrics  # noqa: F401 - registers the metrics the shell defines (webhooks)
 from jobs.metrics import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[3]
