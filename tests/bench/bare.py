@@ -89,10 +89,11 @@ def write_one(conn: psycopg.Connection[tuple[Any, ...]], plan: Plan, index: int)
             " hold_until, body_hash, created_at) VALUES (%s, %s, 'USD', 'UTC', %s, NULL, %s, %s, NULL, %s, %s)",
             (account, f"Bench {account}", BILL_DAY, plan.start_date, plan.today, digest, now))
         subscription = conn.execute(
-            "INSERT INTO subscriptions (account_id, position, plan, amount_minor, currency, interval, interval_count,"
-            " timing, proration, bill_day, bill_month, bill_weekday, start_date, billed_until, next_bill_date)"
-            " VALUES (%s, 0, %s, 1000, 'USD', 'month', 1, 'advance', 'daily', %s, NULL, NULL, %s, %s, %s)"
-            " RETURNING id", (account, PLAN, BILL_DAY, plan.start_date, plan.billed_until, plan.billed_until),
+            "INSERT INTO subscriptions (account_id, position, key, plan, amount_minor, currency, interval,"
+            " interval_count, timing, proration, bill_day, bill_month, bill_weekday, start_date, billed_until,"
+            " next_bill_date, has_changes)"
+            " VALUES (%s, 0, %s, %s, 1000, 'USD', 'month', 1, 'advance', 'daily', %s, NULL, NULL, %s, %s, %s, false)"
+            " RETURNING id", (account, PLAN, PLAN, BILL_DAY, plan.start_date, plan.billed_until, plan.billed_until),
         ).fetchone()
         last = conn.execute(
             "INSERT INTO invoice_counters (series, last_number) VALUES (%s, 1) ON CONFLICT (series) DO UPDATE"
@@ -104,12 +105,13 @@ def write_one(conn: psycopg.Connection[tuple[Any, ...]], plan: Plan, index: int)
             " credit_minor, total_minor, bill_run_id, created_at) VALUES (%s, %s, %s, 'USD', %s, %s, %s, %s, NULL, %s)"
             " RETURNING id", (number, account, plan.today, *plan.totals, now)).fetchone()
         assert invoice is not None
-        values = ", ".join(["(%s, %s, 'recurring', %s, %s, %s, %s, %s, %s, %s, NULL)"] * len(plan.lines))
+        values = ", ".join(["(%s, %s, 'recurring', %s, %s, %s, %s, %s, %s, %s, %s, %s, 1000, NULL)"] * len(plan.lines))
         params = [item for line in plan.lines
-                  for item in (invoice[0], line[0], subscription[0], *line[1:])]
+                  for item in (invoice[0], line[0], subscription[0], *line[1:], line[2], line[3])]
         conn.execute(
             "INSERT INTO invoice_lines (invoice_id, position, kind, subscription_id, plan, period_start, period_end,"
-            f" days, period_days, amount_minor, balance_line_id) VALUES {values} RETURNING id", params)
+            " days, period_days, amount_minor, billing_period_start, billing_period_end, rate_minor, balance_line_id)"
+            f" VALUES {values} RETURNING id", params)
         payload = plan.payload.replace("@NUMBER@", number).replace("@ACCOUNT@", account)
         conn.execute("INSERT INTO outbox (event_id, account_id, event_type, payload, created_at) VALUES"
                      " (%s, %s, 'invoice.created', %s, %s)", (str(uuid.uuid4()), account, payload, now))
