@@ -39,6 +39,7 @@ from jobs.schemas import (
 )
 from models.billing.calendar import IntervalUnit
 from models.billing.money import parse_amount
+from models.billing.schedule import Schedule
 from models.billing.timeline import PriceTimeline
 from models.tables.account import Account
 from models.tables.locks import lock_account
@@ -72,6 +73,9 @@ class _Account:
 
     def timeline(self, row: Row[Any]) -> PriceTimeline:
         return timeline_of(row, self.changes.get(row.id, []))
+
+    def schedule(self, row: Row[Any]) -> Schedule:
+        return schedule_of(row, self.changes.get(row.id, []))
 
 
 def _load(session: Session, account: Account, now_date: date) -> _Account:
@@ -117,6 +121,16 @@ def _mark(session: Session, row: Row[Any], effective: date, *, settle_on: date |
     session.execute(update(Subscription).where(Subscription.id == row.id).values(**values))
 
 
+def _commit_change(ctx: JobContext, session: Session, received: Received, body: LifecycleBody, message_type: str,
+                   state: _Account, row: Row[Any], kind: str, effective: date, *, settle_on: date | None = None,
+                   invoice_now: bool = False, **values: Any) -> Outcome:
+    """Record one subscription's change, mark what it may have made wrong, and bill what is due now."""
+    _record(session, received, body, message_type, row, kind, effective, **values)
+    _mark(session, row, effective, settle_on=settle_on)
+    _bill_now(ctx, session, received, state.row, invoice_now=invoice_now)
+    return Outcome.PROCESSED
+
+
 def _bill_now(ctx: JobContext, session: Session, received: Received, account: Account, *,
               catching_up: frozenset[int] = frozenset(), invoice_now: bool = False) -> None:
     """Compose the account at once and store what is due now (often nothing)."""
@@ -158,7 +172,7 @@ def handle_change(ctx: JobContext, session: Session, received: Received, body: C
         return done or Outcome.DUPLICATE
     row = state.subscription(body.subscription)
     timeline = state.timeline(row)
-    schedule = schedule_of(row, state.changes.get(row.id, []))
+    schedule = state.schedule(row)
     effective = body.effective_date or state.today
     if body.proration == "none":  # the current period stays as billed
         effective = schedule.next_boundary(effective)
@@ -172,10 +186,9 @@ def handle_change(ctx: JobContext, session: Session, received: Received, body: C
         amount = parse_amount(body.amount, body.currency, field="amount")
     plan = body.plan or plan
     timeline.changed(effective, plan, amount)  # refuses a change before the start or after the end
-    _record(session, received, body, CHANGE, row, "change", effective, plan=plan, amount_minor=amount)
-    _mark(session, row, effective, settle_on=state.today if body.invoice_now else None)
-    _bill_now(ctx, session, received, state.row, invoice_now=body.invoice_now)
-    return Outcome.PROCESSED
+    return _commit_change(ctx, session, received, body, CHANGE, state, row, "change", effective,
+                          settle_on=state.today if body.invoice_now else None, invoice_now=body.invoice_now,
+                          plan=plan, amount_minor=amount)
 
 
 def handle_pause(ctx: JobContext, session: Session, received: Received, body: PauseSubscription) -> Outcome:
@@ -185,13 +198,9 @@ def handle_pause(ctx: JobContext, session: Session, received: Received, body: Pa
         return done or Outcome.DUPLICATE
     row = state.subscription(body.subscription)
     starts = body.starts or state.today
-    schedule_of(row, state.changes.get(row.id, [])).check_backdate(starts, state.today,
-                                                                     ctx.settings.max_catch_up_periods, "from")
+    state.schedule(row).check_backdate(starts, state.today, ctx.settings.max_catch_up_periods, "from")
     state.timeline(row).paused(starts, body.until)
-    _record(session, received, body, PAUSE, row, "pause", starts, until=body.until)
-    _mark(session, row, starts)
-    _bill_now(ctx, session, received, state.row)
-    return Outcome.PROCESSED
+    return _commit_change(ctx, session, received, body, PAUSE, state, row, "pause", starts, until=body.until)
 
 
 def handle_resume(ctx: JobContext, session: Session, received: Received, body: ResumeSubscription) -> Outcome:
@@ -202,10 +211,7 @@ def handle_resume(ctx: JobContext, session: Session, received: Received, body: R
     row = state.subscription(body.subscription)
     effective = body.effective_date or state.today
     state.timeline(row).resumed(effective)
-    _record(session, received, body, RESUME, row, "resume", effective)
-    _mark(session, row, effective)
-    _bill_now(ctx, session, received, state.row)
-    return Outcome.PROCESSED
+    return _commit_change(ctx, session, received, body, RESUME, state, row, "resume", effective)
 
 
 def handle_cancel(ctx: JobContext, session: Session, received: Received, body: CancelSubscription) -> Outcome:
@@ -214,7 +220,7 @@ def handle_cancel(ctx: JobContext, session: Session, received: Received, body: C
     if state is None:
         return done or Outcome.DUPLICATE
     row = state.subscription(body.subscription)
-    schedule = schedule_of(row, state.changes.get(row.id, []))
+    schedule = state.schedule(row)
     if body.at_period_end:
         effective = schedule.period_containing(state.today).end
     else:
@@ -223,10 +229,8 @@ def handle_cancel(ctx: JobContext, session: Session, received: Received, body: C
             effective = schedule.next_boundary(effective)
     schedule.check_backdate(effective, state.today, ctx.settings.max_catch_up_periods)
     state.timeline(row).ended(effective)
-    _record(session, received, body, CANCEL, row, "cancel", effective)
-    _mark(session, row, effective, settle_on=max(state.today, effective))
-    _bill_now(ctx, session, received, state.row)
-    return Outcome.PROCESSED
+    return _commit_change(ctx, session, received, body, CANCEL, state, row, "cancel", effective,
+                          settle_on=max(state.today, effective))
 
 
 def handle_update(ctx: JobContext, session: Session, received: Received, body: UpdateAccount) -> Outcome:
