@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.tables.message_delivery import MessageDelivery
-from models.tables.store import autocommit, table_of, transaction, upsert
+from models.tables.prepared import Prepared
+from models.tables.store import autocommit, table_of, upsert_for
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,22 @@ class Delivery:
         return broker_message_id not in (self.first_broker_message_id, self.resent_broker_message_id)
 
 
+_DELIVERIES = table_of(MessageDelivery)
+_COUNT = Prepared(lambda dialect: (
+    upsert_for(dialect, _DELIVERIES)
+    .values(message_id=bindparam("envelope_id"), message_type=bindparam("message_type"),
+            broker_message_id=bindparam("broker_message_id"), deliveries=1,
+            first_seen_at=bindparam("seen_at"), last_seen_at=bindparam("seen_at"))
+    .on_conflict_do_update(index_elements=[_DELIVERIES.c.message_id],
+                           set_={"deliveries": _DELIVERIES.c.deliveries + 1, "last_seen_at": bindparam("seen_at")})
+    .returning(_DELIVERIES.c.deliveries, _DELIVERIES.c.broker_message_id, _DELIVERIES.c.resent_broker_message_id)
+))
+_FIRST_SEEN = Prepared(
+    select(_DELIVERIES.c.first_seen_at, _DELIVERIES.c.broker_message_id, _DELIVERIES.c.resent_broker_message_id)
+    .where(_DELIVERIES.c.message_id == bindparam("envelope_id"))
+)
+
+
 def count(
     sessions: sessionmaker[Session], envelope_id: str, message_type: str, broker_message_id: str, seen_at: datetime
 ) -> Delivery:
@@ -40,20 +57,12 @@ def count(
     whoever enqueues sets); the first one is kept, and every later delivery of the same carrier
     judges key expiry and signature freshness against it.
     """
-    table = table_of(MessageDelivery)
-    with autocommit(sessions) as session:
-        statement = (
-            upsert(session, table)
-            .values(message_id=envelope_id, message_type=message_type, broker_message_id=broker_message_id,
-                    deliveries=1, first_seen_at=seen_at, last_seen_at=seen_at)
-            .on_conflict_do_update(
-                index_elements=[table.c.message_id],
-                set_={"deliveries": table.c.deliveries + 1, "last_seen_at": seen_at},
-            )
-            .returning(table.c.deliveries, table.c.broker_message_id, table.c.resent_broker_message_id)
-        )
-        deliveries, first, resent = session.execute(statement).one()
-    return Delivery(int(deliveries), str(first), resent)
+    with autocommit(sessions) as connection:
+        row = _COUNT.execute(connection, {
+            "envelope_id": envelope_id, "message_type": message_type, "broker_message_id": broker_message_id,
+            "seen_at": seen_at,
+        }).one()
+    return Delivery(int(row[0]), str(row[1]), row[2])
 
 
 def designate(session: Session, envelope_id: str, broker_message_id: str) -> None:
@@ -71,13 +80,9 @@ def designate(session: Session, envelope_id: str, broker_message_id: str) -> Non
 def first_seen(sessions: sessionmaker[Session], envelope_id: str, broker_message_id: str) -> datetime | None:
     """When the worker first received this envelope, if ``broker_message_id`` is its first carrier or
     the re-send the worker designated; None for an envelope never seen, or seen in another message."""
-    with transaction(sessions) as session:
-        row = session.execute(
-            select(MessageDelivery.first_seen_at, MessageDelivery.broker_message_id,
-                   MessageDelivery.resent_broker_message_id)
-            .where(MessageDelivery.message_id == envelope_id)
-        ).one_or_none()
-    if row is None or broker_message_id not in (row.broker_message_id, row.resent_broker_message_id):
+    with autocommit(sessions) as connection:
+        rows = _FIRST_SEEN.rows(connection, {"envelope_id": envelope_id})
+    if not rows or broker_message_id not in (rows[0][1], rows[0][2]):
         return None
-    seen: datetime = row.first_seen_at
+    seen: datetime = rows[0][0]
     return seen

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.orm import Session
 
 from jobs.errors import Conflict
 from jobs.outcomes import Outcome
+from models.tables.prepared import Prepared
 from models.tables.processed_message import ProcessedMessage
-from models.tables.store import table_of, upsert
+from models.tables.store import table_of, upsert_for
+
+_PROCESSED = table_of(ProcessedMessage)
+_CLAIM = Prepared(lambda dialect: (
+    upsert_for(dialect, _PROCESSED)
+    .values({name: bindparam(name, type_=_PROCESSED.c[name].type)
+             for name in ("key", "message_type", "message_id", "body_hash", "outcome", "processed_at")})
+    .on_conflict_do_nothing(index_elements=[_PROCESSED.c.key])
+    .returning(_PROCESSED.c.key)
+))
 
 
 def _check_same_body(session: Session, key: str, body_hash: str, what: str) -> None:
@@ -37,14 +47,8 @@ def claim(
     The insert either claims the key or finds it taken (waiting, like a lock, for a concurrent
     claimer to commit or roll back). A taken key with another body raises ``Conflict``.
     """
-    table = table_of(ProcessedMessage)
-    claimed = session.execute(
-        upsert(session, table)
-        .values(key=key, message_type=message_type, message_id=message_id, body_hash=body_hash, outcome=outcome,
-                processed_at=now)
-        .on_conflict_do_nothing(index_elements=[table.c.key])
-        .returning(table.c.key)
-    ).first()
+    claimed = _CLAIM.execute(session, {"key": key, "message_type": message_type, "message_id": message_id,
+                                        "body_hash": body_hash, "outcome": str(outcome), "processed_at": now}).first()
     if claimed is not None:
         return True
     _check_same_body(session, key, body_hash, what)

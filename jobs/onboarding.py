@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from jobs import headroom, idempotency, ledger, parking
@@ -19,13 +19,20 @@ from jobs.outcomes import Outcome
 from jobs.pipeline import Received
 from jobs.schemas import OnboardAccount
 from models.billing.balance import OpenBalanceLine
+from models.tables import bulk
 from models.tables.account import Account
 from models.tables.locks import lock_account
 from models.tables.mapping import open_balance_lines
 from models.tables.parked_message import ParkedMessage
+from models.tables.prepared import Prepared
+from models.tables.store import table_of
 from models.tables.subscription import Subscription
 
 MESSAGE_TYPE = "account.onboard"
+
+_ACCOUNTS = table_of(Account)
+_SUBSCRIPTIONS = table_of(Subscription)
+_PARKED = Prepared(select(ParkedMessage.id).where(ParkedMessage.account_id == bindparam("account")).limit(1))
 
 
 def handle_onboard_account(ctx: JobContext, session: Session, received: Received, body: OnboardAccount) -> Outcome:
@@ -50,7 +57,7 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
         start_date=body.start_date, onboarded_on=today, hold_until=None, body_hash=digest,
         created_at=received.now,
     )
-    session.execute(insert(Account), [_columns(account)])
+    bulk.insert_rows(session, _ACCOUNTS, [_columns(account)])
     subscriptions = _insert_subscriptions(session, body)
     balance: list[OpenBalanceLine] = []
     if body.balance_lines:
@@ -59,7 +66,7 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
         balance = open_balance_lines(session, info.id)
     bill = compose_bill(account, subscriptions, balance, today, settings=settings, onboarding=True)
     write_bills(session, [bill], now=received.now, bill_run_id=None)
-    if session.scalar(select(ParkedMessage.id).where(ParkedMessage.account_id == info.id).limit(1)) is not None:
+    if _PARKED.execute(session, {"account": info.id}).first() is not None:
         on_commit(session, lambda: _resume_parked(ctx, info.id))
     return Outcome.PROCESSED
 
@@ -109,9 +116,7 @@ def _insert_subscriptions(session: Session, body: OnboardAccount) -> list[Subscr
         )
         for position, spec in enumerate(body.subscriptions)
     ]
-    ids = session.execute(
-        insert(Subscription).returning(Subscription.id, sort_by_parameter_order=True), [_columns(r) for r in rows]
-    ).scalars().all()
+    ids = bulk.insert_rows(session, _SUBSCRIPTIONS, [_columns(row) for row in rows], return_ids=True)
     for row, row_id in zip(rows, ids, strict=True):
         row.id = row_id
     return rows

@@ -8,16 +8,22 @@ the driver converts it once and the server prepares it once. A multi-row VALUES 
 default text format escapes every quote of every element in Python. ``docs/benchmarks.md`` says
 what each choice was worth.
 
+A few rows (an onboarding's invoice, its lines, its event: up to ``SMALL_BATCH``) go as one
+multi-row ``VALUES`` statement instead, prepared once per table, column set and row count
+(``models.tables.prepared``): dumping a dozen one-element arrays cost more than the statement,
+and its text stays short enough for psycopg to prepare it on the server. One row is updated by a
+prepared ``UPDATE ... WHERE id``.
+
 Ids come back the way SQLAlchemy's insertmanyvalues gets them in parameter order: the rows are
-inserted ``ORDER BY ordinality`` and the sequence hands out ascending ids, so sorted ids match
-the rows. On SQLite (in process, no round trips) the same calls are Core executemany and
-insertmanyvalues with ``sort_by_parameter_order``.
+inserted in order (``ORDER BY ordinality``, or the ``VALUES`` order) and the sequence hands out
+ascending ids, so sorted ids match the rows. On SQLite (in process, no round trips) large batches
+are Core executemany and insertmanyvalues with ``sort_by_parameter_order``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from psycopg.types.array import ListBinaryDumper
@@ -26,13 +32,15 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from models.tables.prepared import Prepared
 from models.tables.store import is_postgres, table_of
 
 __all__ = ["insert_columns", "insert_rows", "table_of", "update_rows"]
 
 Row = Mapping[str, Any]
 BINARY_ARRAYS = "billing_binary_arrays"
-
+SMALL_BATCH = 8
+"""Up to this many rows are inserted by one prepared multi-row ``VALUES`` statement."""
 
 
 def _binary_arrays(session: Session) -> None:
@@ -71,6 +79,30 @@ def _update_statement(table: Table, columns: tuple[str, ...]) -> Executable:
     return update(table).where(table.c.id == source.c.id).values({name: source.c[name] for name in columns})
 
 
+@lru_cache(maxsize=512)
+def _small_insert(table: Table, columns: tuple[str, ...], rows: int, return_ids: bool) -> Prepared:
+    """``INSERT ... VALUES (:name_0, ...), (:name_1, ...)`` for ``rows`` rows, prepared once."""
+    values = [{name: bindparam(f"{name}_{index}", type_=table.c[name].type) for name in columns}
+              for index in range(rows)]
+    statement = insert(table).values(values)
+    return Prepared(statement.returning(table.c.id) if return_ids else statement)
+
+
+@cache
+def _row_update(table: Table, columns: tuple[str, ...]) -> Prepared:
+    """``UPDATE ... SET name = :new_name ... WHERE id = :row_id``, prepared once."""
+    return Prepared(update(table).where(table.c.id == bindparam("row_id", type_=table.c.id.type))
+                    .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}))
+
+
+def _insert_small(session: Session, table: Table, columns: Mapping[str, Sequence[Any]], return_ids: bool) -> list[int]:
+    names = tuple(columns)
+    count = len(columns[names[0]])
+    parameters = {f"{name}_{index}": value for name, values in columns.items() for index, value in enumerate(values)}
+    result = _small_insert(table, names, count, return_ids).execute(session, parameters)
+    return sorted(int(value) for value in result.scalars().all()) if return_ids else []
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[Row], *, return_ids: bool = False) -> list[int]:
     """Insert ``rows`` (dicts with the same keys) in one statement; their ids in row order if asked."""
     if not rows:
@@ -90,6 +122,8 @@ def insert_columns(
     names = tuple(columns)
     if not names or not columns[names[0]]:
         return []
+    if len(columns[names[0]]) <= SMALL_BATCH:
+        return _insert_small(session, table, columns, return_ids)
     if not is_postgres(session):
         rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         if not return_ids:
@@ -108,6 +142,10 @@ def update_rows(session: Session, table: Table, rows: Sequence[Row], *, key: str
     if not rows:
         return
     columns = tuple(name for name in rows[0] if name != key)
+    if len(rows) == 1:
+        _row_update(table, columns).execute(session, {"row_id": rows[0][key],
+                                                      **{f"new_{name}": rows[0][name] for name in columns}})
+        return
     if not is_postgres(session):
         statement = (update(table).where(table.c.id == bindparam(key))
                      .values({name: bindparam(f"new_{name}") for name in columns}))

@@ -14,6 +14,7 @@ from enum import IntEnum
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from models.tables.prepared import Prepared
 from models.tables.store import is_postgres
 
 
@@ -26,8 +27,8 @@ class LockSpace(IntEnum):
     MIGRATIONS = 3
 
 
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, :space))")
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, :space))")
+_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, :space))"))
+_TRY_LOCK = Prepared(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, :space))"))
 _TRY_LOCK_MANY = text(
     "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
     "WHERE pg_try_advisory_xact_lock(hashtextextended(key, :space))"
@@ -37,14 +38,14 @@ _TRY_LOCK_MANY = text(
 def lock(bind: Session | Connection, space: LockSpace, key: str) -> None:
     """Wait for the lock on ``key`` and hold it until the end of the transaction."""
     if is_postgres(bind):
-        bind.execute(_LOCK, {"key": key, "space": int(space)})
+        _LOCK.execute(bind, {"key": key, "space": int(space)})
 
 
 def try_lock(bind: Session | Connection, space: LockSpace, key: str) -> bool:
     """Take the lock on ``key`` if it is free; False when another transaction holds it."""
     if not is_postgres(bind):
         return True
-    return bool(bind.execute(_TRY_LOCK, {"key": key, "space": int(space)}).scalar())
+    return bool(_TRY_LOCK.execute(bind, {"key": key, "space": int(space)}).scalar())
 
 
 def try_lock_many(session: Session, space: LockSpace, keys: Sequence[str]) -> list[str]:

@@ -102,15 +102,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @contextmanager
-def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One statement committed on its own: on PostgreSQL without BEGIN and COMMIT round trips."""
+def autocommit(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A connection whose statements each commit on their own: on PostgreSQL without BEGIN and
+    COMMIT round trips; on SQLite one transaction around the block."""
     bind = factory.kw.get("bind")
-    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
-        with transaction(factory) as session:
-            yield session
+    assert isinstance(bind, Engine), "sessions are bound to one engine"
+    if bind.dialect.name != "postgresql":
+        with bind.begin() as connection:
+            yield connection
         return
-    with bind.connect() as connection, Session(bind=connection.execution_options(isolation_level="AUTOCOMMIT")) as s:
-        yield s
+    with bind.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def is_postgres(session_or_engine: Session | Engine | Connection) -> bool:
@@ -122,7 +124,12 @@ def is_postgres(session_or_engine: Session | Engine | Connection) -> bool:
 
 def upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` with the dialect's ``ON CONFLICT`` clauses (both dialects spell them alike)."""
-    return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
+    return upsert_for(session.get_bind().dialect.name, table)
+
+
+def upsert_for(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """``upsert`` for a dialect name (statements built once per dialect, ``models.tables.prepared``)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def table_of(model: type[Any]) -> Table:
