@@ -61,7 +61,7 @@ BALANCE_AMOUNT: Final = Counter(
 )  # fmt: skip
 LIMIT_HITS: Final = Counter(
     "billing_limit_hits_total",
-    "Producer limits reached (per_line, per_account_day, rate_per_minute; approval_above holds a line).",
+    "Producer limits reached (per_line, per_account_day, rate_per_minute; approval_above holds a line or a reversal).",
     ["producer", "kind", "limit"], registry=REGISTRY,
 )  # fmt: skip
 EVENTS_PUBLISHED: Final = Counter(

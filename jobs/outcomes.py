@@ -14,7 +14,7 @@ class Outcome(StrEnum):
     PARKED = "parked"
     """It waits in the database for its account to be onboarded."""
     PENDING_APPROVAL = "pending_approval"
-    """A balance line above its producer's approval threshold, held for a second identity."""
+    """A balance line or a reversal above its producer's approval threshold, held for a second identity."""
     REJECTED = "rejected"
     QUARANTINED = "quarantined"
     FAILED = "failed"

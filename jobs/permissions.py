@@ -4,8 +4,9 @@ Checked inside the line's transaction, under the account lock, before anything i
 refused line leaves no trace in the ledger (only its rejection and audit row). The per-account
 caps are exact because the account lock serialises its lines; the rate limit is per producer, so
 on PostgreSQL a producer lock (taken after the account lock, always in that order) serialises a
-rate-limited producer's lines. Lines held for approval count towards the caps: queueing many
-pending lines is no way around them.
+rate-limited producer's lines. Lines and reversals held for approval count towards the caps:
+queueing many pending ones is no way around them (a held reversal counts what it asked for, from
+when it arrived; the entry its approval applies is not counted again).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from jobs.producers import Producer
 from models.billing.money import format_amount
 from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
+from models.tables.balance_line_reversal import BalanceLineReversal
 from models.tables.locks import LockSpace, lock
 
 
@@ -67,11 +69,19 @@ def _check_day(session: Session, producer: Producer, account_id: str, kind: str,
         .where(BalanceLine.producer == producer.name, BalanceLine.account_id == account_id,
                BalanceLine.currency == currency, BalanceLine.created_at > since)
     ) or 0)
+    held = select(BalanceLineReversal.id).where(BalanceLineReversal.message_id == BalanceEntry.message_id)
     granted += int(session.scalar(  # reversals count too: taking credit away is moving money
         select(func.coalesce(func.sum(BalanceEntry.amount_minor), 0))
         .join(BalanceLine, BalanceLine.id == BalanceEntry.balance_line_id)
         .where(BalanceEntry.kind == "reversed", BalanceEntry.producer == producer.name,
-               BalanceLine.account_id == account_id, BalanceLine.currency == currency, BalanceEntry.created_at > since)
+               BalanceLine.account_id == account_id, BalanceLine.currency == currency, BalanceEntry.created_at > since,
+               ~held.exists())  # an approved held reversal counts once, below, from when it arrived
+    ) or 0)
+    granted += int(session.scalar(  # held reversals count as held lines do: what they asked for
+        select(func.coalesce(func.sum(BalanceLineReversal.amount_minor), 0))
+        .join(BalanceLine, BalanceLine.id == BalanceLineReversal.balance_line_id)
+        .where(BalanceLineReversal.producer == producer.name, BalanceLineReversal.account_id == account_id,
+               BalanceLine.currency == currency, BalanceLineReversal.created_at > since)
     ) or 0)
     if granted + amount > per_day:
         raise _refuse(producer, kind, "per_account_day",

@@ -150,9 +150,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _cmd_decide(args: argparse.Namespace) -> int:
     from models.billing.approvals import Decision
-    from worker.commands.audit import approve_or_decline
+    from worker.commands.audit import approve_or_decline, approve_or_decline_reversal
 
     decision = Decision.APPROVED if args.command == "approve" else Decision.DECLINED
+    if args.reversal is not None:
+        return approve_or_decline_reversal(args.reversal, decision=decision, identity=args.identity,
+                                           reason=args.reason)
     return approve_or_decline(args.line, decision=decision, identity=args.identity, reason=args.reason)
 
 
@@ -221,10 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("audit", _cmd_audit, "every balance line of an account and what happened to it")
     sub.add_argument("--account", required=True)
     sub.add_argument("--csv", action="store_true")
+    effect = {"approve": "; an approved reversal takes what is left of the line now, at most what it asked",
+              "decline": "; a declined one changes nothing"}
     for name in ("approve", "decline"):
-        sub = add(name, _cmd_decide, f"{name} a balance line waiting for approval")
-        sub.add_argument("line")
-        sub.add_argument("--as", dest="identity", required=True, help="who decides (not the line's author)")
+        sub = add(name, _cmd_decide, f"{name} a balance line waiting for approval (LINE: its line_id), or a reversal "
+                  f"waiting for approval (--reversal REVERSAL_ID: the reversal_id of its balance_line.reverse)"
+                  f"{effect[name]}")
+        target = sub.add_mutually_exclusive_group(required=True)
+        target.add_argument("line", nargs="?", default=None, metavar="LINE", help="the line_id of a held line")
+        target.add_argument("--reversal", default=None, metavar="REVERSAL_ID",
+                            help="the reversal_id of a held reversal (billing audit lists them)")
+        sub.add_argument("--as", dest="identity", required=True,
+                         help="who decides: a configured approver (BILLING_APPROVERS), not the author")
         sub.add_argument("--reason", default="")
     return parser
 

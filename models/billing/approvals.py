@@ -1,4 +1,11 @@
-"""When a second identity may approve or decline a balance line held for approval."""
+"""When a second identity may approve or decline a balance line, or a reversal, held for approval.
+
+A line above its producer's approval threshold is held until a second identity decides on it; so
+is a reversal (``balance_line.reverse``) above that threshold. The rules are the same for both:
+a decision needs an identity, never the author's (``same`` compares them), and the first decision
+is final. An approved reversal takes what is left of the line when it is approved, at most what it
+asked for (``reversal_amount``): the line may have been used on an invoice while the reversal waited.
+"""
 
 from __future__ import annotations
 
@@ -45,3 +52,25 @@ def refusal(*, line_id: str, requires_approval: bool, earlier: str | None, autho
     if reversed_ and decision is Decision.APPROVED:
         return f"balance line {line_id} was reversed: nothing is left to approve"
     return None
+
+
+def reversal_refusal(*, reversal_id: str, earlier: str | None, author: str, identity: str,
+                     same: Callable[[str, str], bool] = same_person) -> str | None:
+    """Why this decision on a held reversal cannot be recorded, or None when it can.
+
+    Every held reversal needs approval (it is held only above the threshold), so there is no
+    ``requires_approval`` to check; approving one whose line has nothing left is allowed: it
+    applies nothing (``reversal_amount``).
+    """
+    if earlier is not None:
+        return f"reversal {reversal_id} was already {earlier}"
+    if not identity.strip():
+        return "a decision needs the identity of who decides (--as)"
+    if same(identity, author):
+        return f"{identity} asked for reversal {reversal_id}; a second identity must decide"
+    return None
+
+
+def reversal_amount(asked_minor: int, remaining_minor: int) -> int:
+    """What an approved reversal takes from its line: what it asked, at most what is left now (never < 0)."""
+    return max(0, min(asked_minor, remaining_minor))

@@ -4,6 +4,7 @@ from models.tables.account import Account
 from models.tables.balance_entry import BalanceEntry
 from models.tables.balance_line import BalanceLine
 from models.tables.balance_line_decision import BalanceLineDecision
+from models.tables.balance_line_reversal import BalanceLineReversal
 from models.tables.balance_rejection import BalanceRejection
 from models.tables.base import Base, utcnow
 from models.tables.bill_run import BillRun, BillRunFailure
@@ -15,6 +16,7 @@ from models.tables.outbox import OutboxEvent
 from models.tables.parked_message import ParkedMessage
 from models.tables.processed_message import ProcessedMessage
 from models.tables.rejection import Rejection
+from models.tables.reversal_decision import ReversalDecision
 from models.tables.subscription import Subscription
 from models.tables.subscription_change import SubscriptionChange
 from models.tables.webhook_delivery import WebhookDelivery
@@ -24,6 +26,7 @@ __all__ = [
     "BalanceEntry",
     "BalanceLine",
     "BalanceLineDecision",
+    "BalanceLineReversal",
     "BalanceRejection",
     "Base",
     "BillRun",
@@ -36,6 +39,7 @@ __all__ = [
     "ParkedMessage",
     "ProcessedMessage",
     "Rejection",
+    "ReversalDecision",
     "Subscription",
     "SubscriptionChange",
     "WebhookDelivery",

@@ -105,7 +105,8 @@ class StubStack:
         """The real ``billing`` command on the same database (its own process, real clock)."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("BILLING_")}
         env.update({"BILLING_DATABASE_URL": self.pg_url, "BILLING_METRICS_PORT": "0",
-                    "BILLING_PRODUCERS_JSON": json.dumps({"producers": self.producers})})
+                    "BILLING_PRODUCERS_JSON": json.dumps({"producers": self.producers}),
+                    "BILLING_APPROVERS": self.settings.approvers})
         return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env, cwd=cwd, capture_output=True,
                               text=True, timeout=120, check=False)
 

@@ -35,7 +35,7 @@ from tests.integration.producers import (
     reversal,
 )
 from tests.integration.stub_stack import StubStack
-from worker.commands.audit import approve_or_decline
+from worker.commands.audit import approve_or_decline, approve_or_decline_reversal
 
 pytestmark = pytest.mark.integration
 
@@ -317,7 +317,11 @@ def test_the_database_refuses_to_change_what_the_actors_wrote(stack: StubStack) 
     stack.send(CREATE, line("c-big", "160.00"))
     assert decide(stack, "c-held", decision="approved", identity="ops-lead", reason="") == 0
     bill_at(stack, JAN_15)
-    for table in ("balance_lines", "balance_entries", "balance_line_decisions", "balance_rejections"):
+    stack.send(REVERSE, reversal("c-held", "r-held"))  # 60.00 left: held, then declined
+    assert approve_or_decline_reversal("r-held", decision=Decision.DECLINED, identity="ops-lead", reason="",
+                                       ctx=stack.ctx) == 0
+    for table in ("balance_lines", "balance_entries", "balance_line_decisions", "balance_rejections",
+                  "balance_line_reversals", "reversal_decisions"):
         for statement in (f"UPDATE {table} SET created_at = created_at", f"DELETE FROM {table}"):
             with pytest.raises(DBAPIError, match="append-only"), stack.engine.begin() as connection:
                 connection.execute(text(statement))

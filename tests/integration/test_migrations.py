@@ -25,12 +25,14 @@ from models.tables import (
     BalanceEntry,
     BalanceLine,
     BalanceLineDecision,
+    BalanceLineReversal,
     BalanceRejection,
     Base,
     BillRun,
     Invoice,
     InvoiceLine,
     Rejection,
+    ReversalDecision,
     Subscription,
 )
 from models.tables.store import make_engine, make_session_factory, transaction
@@ -38,7 +40,7 @@ from models.tables.store import make_engine, make_session_factory, transaction
 pytestmark = pytest.mark.integration
 
 TABLES = {table.name for table in Base.metadata.sorted_tables}
-LEDGER = [BalanceLine, BalanceEntry, BalanceLineDecision, BalanceRejection]
+LEDGER = [BalanceLine, BalanceEntry, BalanceLineDecision, BalanceRejection, BalanceLineReversal, ReversalDecision]
 
 
 def _libpq(sqlalchemy_url: str) -> str:
@@ -197,6 +199,17 @@ def _ledger_rows(engine: Engine) -> None:
         )
         connection.execute(
             insert(BalanceRejection).values(rejection_id=rejection_id, account_id="acme", authenticated=True)
+        )
+        connection.execute(
+            insert(BalanceLineReversal).values(
+                reversal_id="r-1", balance_line_id=line_id, account_id="acme", amount_minor=500, producer="crm",
+                author="agent-9", reason="granted by mistake", message_id="m-2"
+            )
+        )
+        connection.execute(
+            insert(ReversalDecision).values(
+                reversal_id="r-1", decision="approved", identity="ops@example.com", reason="ok", applied_minor=0
+            )
         )
 
 
