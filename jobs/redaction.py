@@ -61,7 +61,8 @@ _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://)[^/@\s:]{0,256}:[^/@\s]{0,256}@", re.IGNORECASE
 )
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[^\W\d_]{2,24}")
-_HEX_SECRET = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64,}(?![0-9A-Fa-f])")
+_HEX_SECRET_LENGTH: Final = 64
+_HEX_SECRET = re.compile(rf"(?<![0-9A-Fa-f])[0-9A-Fa-f]{{{_HEX_SECRET_LENGTH},}}(?![0-9A-Fa-f])")
 # PostgreSQL's NOT NULL and CHECK violations quote the whole row, names included, in their DETAIL.
 _FAILING_ROW = re.compile(r"(Failing row contains )\((?:[^()]|\([^()]*\))*\)")
 _KEY_ALTERNATION = "|".join(key.replace("_", "[-_]") for key in sorted(SENSITIVE_KEYS, key=len, reverse=True))
@@ -94,11 +95,19 @@ def truncate(text: str, limit: int = TEXT_LIMIT, *, keep_end: bool = False) -> s
     return TRUNCATED + text[-limit:] if keep_end else text[:limit] + TRUNCATED
 
 
+_PATTERN_MARKS: Final = "@:=("
+"""Every pattern needs one of these (an e-mail or credentials ``@``, a pair's ``:`` or ``=``, a
+failing row's ``(``) or a hex run of ``_HEX_SECRET_LENGTH``: shorter text without them is clean."""
+
+
 def scrub_text(text: str, limit: int = TEXT_LIMIT, *, keep_end: bool = False) -> str:
     """Mask what free text can hide: URL credentials, sensitive ``key: value`` pairs, e-mails, hex secrets.
 
-    The text is cut to ``limit`` characters first, so the work is bounded whatever its length.
+    The text is cut to ``limit`` characters first, so the work is bounded whatever its length. A
+    short text that no pattern could match (most log keys and values) is returned as it is.
     """
+    if len(text) < _HEX_SECRET_LENGTH and not any(mark in text for mark in _PATTERN_MARKS):
+        return text
     return scrub_values(_KEY_VALUE.sub(_mask_pair, truncate(text, limit, keep_end=keep_end)))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Executable
 from sqlalchemy.engine import Dialect
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
-Result = CursorResult[Unpack[tuple[Any, ...]]]
+Result = CursorResult[*tuple[Any, ...]]
 Build = Callable[[str], Executable]
 """Builds the statement for a dialect name (``upsert`` is spelt per dialect)."""
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import structlog
 from dramatiq import Message
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from jobs.redaction import REDACTED, SENSITIVE_KEYS, redact_payload
 from worker.logging import configure_logging, redact
@@ -263,3 +265,18 @@ def test_a_nested_value_is_walked_only_to_a_bounded_depth() -> None:
     for _ in range(40):
         walked = walked[0]
     assert walked == "[nested too deep]"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["name", "key", "token", "=", ":", " ", "@", "example.org", "jane", "https://",
+                                  "u:p@h", "Failing row contains ", "(", ")", "'", '"', "9f3c" * 4, "é", "\u200b"]),
+                max_size=12).map("".join) | st.text(max_size=80))
+@example("Failing row contains (7, Jane)")
+@example("name=Jane")
+@example("write to jane@example.org")
+def test_the_short_cut_for_clean_text_agrees_with_every_pattern(text: str) -> None:
+    """``scrub_text`` returns short text without ``@ : = (`` untouched: the patterns agree."""
+    from jobs import redaction
+
+    full = redaction.scrub_values(redaction._KEY_VALUE.sub(redaction._mask_pair, redaction.truncate(text)))
+    assert redaction.scrub_text(text) == full
