@@ -26,6 +26,8 @@ class Delivery:
     deliveries: int
     first_broker_message_id: str
     resent_broker_message_id: str | None = None
+    first_seen_at: datetime | None = None
+    """When the worker first received the envelope (the instant its time rules are judged at)."""
 
     def is_copy_of_another(self, broker_message_id: str) -> bool:
         """True unless this broker message is the envelope's first carrier or the one the worker re-sent."""
@@ -40,7 +42,8 @@ _COUNT = Prepared(lambda dialect: (
             first_seen_at=bindparam("seen_at"), last_seen_at=bindparam("seen_at"))
     .on_conflict_do_update(index_elements=[_DELIVERIES.c.message_id],
                            set_={"deliveries": _DELIVERIES.c.deliveries + 1, "last_seen_at": bindparam("seen_at")})
-    .returning(_DELIVERIES.c.deliveries, _DELIVERIES.c.broker_message_id, _DELIVERIES.c.resent_broker_message_id)
+    .returning(_DELIVERIES.c.deliveries, _DELIVERIES.c.broker_message_id, _DELIVERIES.c.resent_broker_message_id,
+               _DELIVERIES.c.first_seen_at)
 ))
 _FIRST_SEEN = Prepared(
     select(_DELIVERIES.c.first_seen_at, _DELIVERIES.c.broker_message_id, _DELIVERIES.c.resent_broker_message_id)
@@ -55,14 +58,14 @@ def count(
 
     ``seen_at`` is the worker's own clock at this delivery (never the broker's timestamp, which
     whoever enqueues sets); the first one is kept, and every later delivery of the same carrier
-    judges key expiry and signature freshness against it.
+    judges key expiry and signature freshness against it (``first_seen_at``).
     """
     with autocommit(sessions) as connection:
-        row = _COUNT.execute(connection, {
+        [(deliveries, first, resent, first_seen_at)] = _COUNT.rows(connection, {
             "envelope_id": envelope_id, "message_type": message_type, "broker_message_id": broker_message_id,
             "seen_at": seen_at,
-        }).one()
-    return Delivery(int(row[0]), str(row[1]), row[2])
+        })
+    return Delivery(int(deliveries), str(first), resent, first_seen_at)
 
 
 def designate(session: Session, envelope_id: str, broker_message_id: str) -> None:

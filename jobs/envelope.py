@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from jobs.canonical import FloatInJsonError, canonical_json
 from jobs.errors import Forbidden, InvalidMessage, Unauthorized, echo, field_failure
-from jobs.producers import ProducerRegistry
+from jobs.producers import Producer, ProducerKey, ProducerRegistry
 from jobs.routes import MESSAGE_TYPES
 
 ENVELOPE_VERSION = 1
@@ -122,7 +122,8 @@ def _expected_signature(raw: dict[str, Any], secret: bytes) -> str:
         raise InvalidMessage("body", reason) from None
 
 
-def _authenticate(envelope: Envelope, raw: dict[str, Any], registry: ProducerRegistry, now: datetime) -> None:
+def _key(envelope: Envelope, registry: ProducerRegistry, now: datetime) -> tuple[Producer, ProducerKey]:
+    """The producer and its key the envelope names, the key unexpired at ``now``."""
     producer = registry.get(envelope.producer)
     if producer is None:
         raise Unauthorized(f"unknown producer {echo(envelope.producer)}")
@@ -131,6 +132,11 @@ def _authenticate(envelope: Envelope, raw: dict[str, Any], registry: ProducerReg
         raise Unauthorized(f"producer {producer.name!r} has no key {echo(envelope.key_id)}")
     if key.expired(now.astimezone(UTC).date()):
         raise Unauthorized(f"key {key.id!r} of producer {producer.name!r} expired after {key.not_after}")
+    return producer, key
+
+
+def _authenticate(envelope: Envelope, raw: dict[str, Any], registry: ProducerRegistry, now: datetime) -> None:
+    producer, key = _key(envelope, registry, now)
     expected = _expected_signature(raw, key.secret_bytes())
     if not hmac.compare_digest(expected.encode("ascii"), envelope.signature.encode("utf-8", "replace")):
         raise Unauthorized(
@@ -178,6 +184,18 @@ def verify(
             f"producer {producer.name!r} may not send {envelope.type} messages (its types: {', '.join(producer.types)})"
         )
     return envelope
+
+
+def verify_times(
+    envelope: Envelope, raw: dict[str, Any], registry: ProducerRegistry, *, now: datetime, tolerance_seconds: int
+) -> None:
+    """The time rules of ``verify`` alone (key expiry, ``sent_at`` within the tolerance), judged at ``now``.
+
+    For an envelope ``verify`` accepted at a later instant: a redelivery is judged at the instant
+    the worker first saw it, which its delivery count reports.
+    """
+    _key(envelope, registry, now)
+    _check_fresh(envelope, raw, now, tolerance_seconds)
 
 
 def authentic(raw: object, registry: ProducerRegistry, now: datetime) -> bool:

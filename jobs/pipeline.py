@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from jobs import deliveries, rejections, verdicts
 from jobs.context import BrokerDelivery, JobContext
-from jobs.envelope import Envelope, verify
+from jobs.envelope import Envelope, verify, verify_times
 from jobs.errors import Rejected, Unauthorized
 from jobs.limits import check_envelope
 from jobs.metrics import MESSAGE_SECONDS, MESSAGES
@@ -50,17 +50,35 @@ def raw_dict(raw: object) -> dict[str, Any]:
     return dict(raw)
 
 
-def _judged_at(ctx: JobContext, raw: object, delivery: BrokerDelivery, now: datetime) -> datetime:
-    """The instant the time rules are judged against: when the worker first saw this carrier.
+def _verified(ctx: JobContext, raw: object, delivery: BrokerDelivery, now: datetime) -> tuple[Envelope, datetime]:
+    """The envelope and the instant its time rules were judged at: when the worker first saw this carrier.
 
     Never the broker's timestamp: whoever enqueues sets it. A redelivery (or the worker's own
     re-send of a parked line or a dead letter) keeps the first delivery's instant, so retries do not
-    turn a good message stale; anything else is judged against the worker's clock now.
+    turn a good message stale. Most messages are on their first delivery, so the envelope is
+    verified against the worker's clock ``now`` and the first sighting is looked up only when that
+    fails; a redelivery that passes at ``now`` is judged again at its first sighting once its
+    delivery count reports it (``_judged_again``).
     """
-    envelope_id = raw.get("id") if isinstance(raw, dict) else None
-    if not isinstance(envelope_id, str) or len(envelope_id) > 64:
-        return now
-    return deliveries.first_seen(ctx.sessions, envelope_id, delivery.message_id) or now
+    tolerance = ctx.settings.signature_tolerance_seconds
+    try:
+        return verify(raw, ctx.registry, now=now, tolerance_seconds=tolerance), now
+    except Unauthorized:
+        envelope_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(envelope_id, str) or len(envelope_id) > 64:
+            raise
+        first = deliveries.first_seen(ctx.sessions, envelope_id, delivery.message_id)
+        if first is None or first == now:
+            raise
+        return verify(raw, ctx.registry, now=first, tolerance_seconds=tolerance), first
+
+
+def _judged_again(ctx: JobContext, envelope: Envelope, raw: object, judged_at: datetime,
+                  counted: deliveries.Delivery) -> None:
+    """A redelivery's time rules at the instant of its first delivery, if it was judged at another (``_verified``)."""
+    if counted.first_seen_at is not None and counted.first_seen_at != judged_at:
+        verify_times(envelope, raw_dict(raw), ctx.registry, now=counted.first_seen_at,
+                     tolerance_seconds=ctx.settings.signature_tolerance_seconds)
 
 
 def receive(ctx: JobContext, message_type: str, raw: object, handler: Handler, delivery: BrokerDelivery) -> Outcome:
@@ -74,13 +92,14 @@ def receive(ctx: JobContext, message_type: str, raw: object, handler: Handler, d
     try:
         settings = ctx.settings
         check_envelope(raw, max_bytes=settings.max_envelope_bytes, max_depth=settings.max_json_depth)
-        judged_at = _judged_at(ctx, raw, delivery, ctx.trusted_now())
-        envelope = verify(raw, ctx.registry, now=judged_at, tolerance_seconds=settings.signature_tolerance_seconds)
+        seen_at = ctx.trusted_now()
+        envelope, judged_at = _verified(ctx, raw, delivery, seen_at)
         if envelope.type != message_type:
             raise Unauthorized(f"a {envelope.type} envelope was sent to the {message_type} actor")
-        counted = deliveries.count(ctx.sessions, envelope.id, message_type, delivery.message_id, ctx.trusted_now())
+        counted = deliveries.count(ctx.sessions, envelope.id, message_type, delivery.message_id, seen_at)
         if counted.is_copy_of_another(delivery.message_id):
             raise Unauthorized(f"message id {envelope.id} was already received: a replayed copy is refused")
+        _judged_again(ctx, envelope, raw, judged_at, counted)
         if counted.deliveries > 1 and verdicts.known(ctx.sessions, envelope.id):  # a first delivery has none
             log.info("message_verdict_stands", message_id=envelope.id, message_type=message_type)
             MESSAGES.labels(type=message_type, outcome=Outcome.REJECTED).inc()
