@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, exists, insert, select
 from sqlalchemy.orm import Session
 
 from jobs import headroom, idempotency, ledger, parking
@@ -21,7 +21,6 @@ from jobs.schemas import OnboardAccount
 from models.billing.balance import OpenBalanceLine
 from models.tables import bulk
 from models.tables.account import Account
-from models.tables.locks import lock_account
 from models.tables.mapping import open_balance_lines
 from models.tables.parked_message import ParkedMessage
 from models.tables.prepared import Prepared
@@ -32,7 +31,20 @@ MESSAGE_TYPE = "account.onboard"
 
 _ACCOUNTS = table_of(Account)
 _SUBSCRIPTIONS = table_of(Subscription)
-_PARKED = Prepared(select(ParkedMessage.id).where(ParkedMessage.account_id == bindparam("account")).limit(1))
+
+
+def _account_insert() -> Prepared:
+    """The account's row, returning whether messages wait for it (parked before it existed).
+
+    The account lock is held by then, so every line that parked for it has committed: a line that
+    comes later waits for the lock and finds the account.
+    """
+    values = {column.name: bindparam(column.name, type_=column.type) for column in _ACCOUNTS.columns}
+    waiting = exists().where(ParkedMessage.account_id == values["id"])
+    return Prepared(insert(_ACCOUNTS).values(values).returning(select(waiting).scalar_subquery()))
+
+
+_INSERT_ACCOUNT = _account_insert()
 
 
 def handle_onboard_account(ctx: JobContext, session: Session, received: Received, body: OnboardAccount) -> Outcome:
@@ -43,9 +55,8 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
     """
     settings = ctx.settings
     info = body.account
-    lock_account(session, info.id)
     digest = onboarding_hash(body)
-    if not _claim(session, received, info.id, digest):
+    if not _claim(session, received, info.id, digest):  # under the account's lock from here on
         return Outcome.DUPLICATE
     today = local_date(received.now, info.timezone)
     headroom.check_onboarding([spec.amount_minor for spec in body.subscriptions],
@@ -57,7 +68,7 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
         start_date=body.start_date, onboarded_on=today, hold_until=None, body_hash=digest,
         created_at=received.now,
     )
-    bulk.insert_rows(session, _ACCOUNTS, [_columns(account)])
+    [(waiting,)] = _INSERT_ACCOUNT.rows(session, _columns(account))
     subscriptions = _insert_subscriptions(session, body)
     balance: list[OpenBalanceLine] = []
     if body.balance_lines:
@@ -66,7 +77,7 @@ def handle_onboard_account(ctx: JobContext, session: Session, received: Received
         balance = open_balance_lines(session, info.id)
     bill = compose_bill(account, subscriptions, balance, today, settings=settings, onboarding=True)
     write_bills(session, [bill], now=received.now, bill_run_id=None)
-    if _PARKED.execute(session, {"account": info.id}).first() is not None:
+    if waiting:
         on_commit(session, lambda: _resume_parked(ctx, info.id))
     return Outcome.PROCESSED
 
@@ -78,12 +89,13 @@ def onboarding_hash(body: OnboardAccount) -> str:
 
 
 def _claim(session: Session, received: Received, account_id: str, digest: str) -> bool:
-    """Claim the onboarding's key; an onboarding recorded under the hash of its raw body (before
-    bodies were hashed by meaning) is still recognised as the same."""
+    """Take the account's lock and claim the onboarding's key; an onboarding recorded under the hash
+    of its raw body (before bodies were hashed by meaning) is still recognised as the same."""
     key = f"{MESSAGE_TYPE}:{account_id}"
     try:
         return idempotency.claim(session, key, message_type=MESSAGE_TYPE, message_id=received.envelope.id,
-                                 body_hash=digest, now=received.now, what=f"the onboarding of account {account_id}")
+                                 body_hash=digest, now=received.now, what=f"the onboarding of account {account_id}",
+                                 account_lock=account_id)
     except Conflict:
         if idempotency.recorded_hash(session, key) == body_hash(received.envelope.body):
             return False

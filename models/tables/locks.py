@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import IntEnum
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ColumnElement, Connection, Subquery, func, select, text
 from sqlalchemy.orm import Session
 
 from models.tables.prepared import Prepared
@@ -57,6 +57,12 @@ def try_lock_many(session: Session, space: LockSpace, keys: Sequence[str]) -> li
     if not is_postgres(session):
         return list(keys)
     return list(session.scalars(_TRY_LOCK_MANY, {"keys": list(keys), "space": int(space)}))
+
+
+def locked(space: LockSpace, key: ColumnElement[str]) -> Subquery:
+    """``(SELECT pg_advisory_xact_lock(...))`` to select from: a lock taken inside another statement,
+    before that statement's own rows are produced (PostgreSQL only)."""
+    return select(func.pg_advisory_xact_lock(func.hashtextextended(key, int(space)))).subquery("locked")
 
 
 def lock_account(session: Session, account_id: str) -> None:

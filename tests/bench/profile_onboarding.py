@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", "--messages", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="threads sharing the engine, as in a worker process")
     parser.add_argument("--cprofile", help="write a cProfile dump here")
     parser.add_argument("--admin", default=ADMIN, help="libpq URL of a database that may CREATE DATABASE")
     args = parser.parse_args(argv)
@@ -67,10 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(url)
         statements = 0
 
+        connects = 0
+
         @event.listens_for(engine, "before_cursor_execute")
         def _count(*_: Any) -> None:
             nonlocal statements
             statements += 1
+
+        @event.listens_for(engine, "connect")
+        def _connect(*_: Any) -> None:
+            nonlocal connects
+            connects += 1
 
         ctx = JobContext(settings=settings, clock=SystemClock(), sessions=make_session_factory(engine),
                          registry=ProducerRegistry(producers={SIMULATION_PRODUCER.name: SIMULATION_PRODUCER}),
@@ -85,19 +94,28 @@ def main(argv: list[str] | None = None) -> int:
 
         run(_envelopes(args.warmup, "warm"))
         envelopes = _envelopes(args.messages, "acct")
-        statements = 0
+        statements = connects = 0
+        shares = [envelopes[index::args.threads] for index in range(args.threads)]
         profiler = cProfile.Profile(time.process_time) if args.cprofile else None  # CPU, not waits
         wall, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
-        run(envelopes)
+        if args.threads == 1:
+            run(envelopes)
+        else:
+            threads = [threading.Thread(target=run, args=(share,)) for share in shares]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.cprofile)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         n = args.messages
         print(f"{n} onboardings: {1000 * wall / n:.2f} ms wall, {1000 * cpu / n:.2f} ms CPU (this process) "
-              f"per message, {statements / n:.1f} statements per message")
+              f"per message, {statements / n:.1f} statements and {connects} new database connections"
+              f"{'' if args.threads == 1 else f' ({args.threads} threads)'}")
         engine.dispose()
     finally:
         with psycopg.connect(args.admin, autocommit=True) as admin:
