@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfoNotFoundError
 
 import structlog
-from sqlalchemy import Select, case, select, tuple_
+from sqlalchemy import Exists, Select, case, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from jobs.clock import local_date
@@ -66,19 +66,29 @@ def zone_todays(zones: Iterable[str], now: datetime, run_date: date | None) -> d
     return todays
 
 
-def due_page_query(todays: Mapping[str, date], after: Cursor | None, limit: int) -> Select[date | None, str]:
-    """One keyset page of due accounts, in index order."""
-    subscription = Subscription
+def _first_of_account() -> Exists:
+    """The probe that keeps a row only at its account's earliest subscription (correlated to the
+    outer ``subscriptions``). It never changes, and building it (an aliased entity adapting its
+    columns) cost more than the rest of the page query together: it is built once, at import."""
     earlier = aliased(Subscription)
-    local_today = case(dict(todays), value=Account.timezone, else_=None)
-    first_of_account = (
+    return (
         select(earlier.id)
         .where(
-            earlier.account_id == subscription.account_id,
-            tuple_(earlier.next_bill_date, earlier.id) < tuple_(subscription.next_bill_date, subscription.id),
+            earlier.account_id == Subscription.account_id,
+            tuple_(earlier.next_bill_date, earlier.id) < tuple_(Subscription.next_bill_date, Subscription.id),
         )
         .exists()
     )
+
+
+FIRST_OF_ACCOUNT = _first_of_account()
+
+
+def due_page_query(todays: Mapping[str, date], after: Cursor | None, limit: int) -> Select[date | None, str]:
+    """One keyset page of due accounts, in index order."""
+    subscription = Subscription
+    local_today = case(dict(todays), value=Account.timezone, else_=None)
+    first_of_account = FIRST_OF_ACCOUNT
     query = (
         select(subscription.next_bill_date, subscription.account_id)
         .join(Account, Account.id == subscription.account_id)
@@ -105,6 +115,8 @@ def due_pages(session: Session, todays: Mapping[str, date], page_size: int) -> I
         if not rows:
             return
         yield [account_id for _, account_id in rows]
+        if len(rows) < page_size:  # a short page is the last one: no query for the empty page after it
+            return
         last_date, last_account = rows[-1]
         assert last_date is not None  # the range condition excludes NULL dates
         after = (last_date, last_account)
