@@ -40,7 +40,7 @@ from models.tables.mapping import (
     load_subscriptions_of,
     open_balance_lines_of,
 )
-from models.tables.store import transaction
+from models.tables.store import table_of, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -200,12 +200,13 @@ def _count(session: Session, run_id: int, outcome: BatchOutcome, now: datetime) 
     SET expressions see the row as it was, and the row lock makes concurrent batches take turns.
     Until the fan-out has stored ``accounts_due`` it is 0 and no batch can close the run.
     """
-    run = BillRun.__table__.c
+    table = table_of(BillRun)  # a Core statement: none of the ORM's bulk-update bookkeeping
+    run = table.c
     counted = outcome.invoiced + outcome.skipped + outcome.failed
     closes = (run.status == "running") & (run.accounts_due > 0) & (
         run.invoiced + run.skipped + run.failed + counted >= run.accounts_due)
     row = session.execute(
-        update(BillRun).where(BillRun.id == run_id).values(
+        update(table).where(run.id == run_id).values(
             invoiced=run.invoiced + outcome.invoiced, skipped=run.skipped + outcome.skipped,
             failed=run.failed + outcome.failed, status=case((closes, "finished"), else_=run.status),
             finished_at=case((closes, literal(now, run.finished_at.type)), else_=run.finished_at),

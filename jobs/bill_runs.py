@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
 from jobs import idempotency
@@ -29,7 +29,7 @@ from jobs.routes import BILL_RUN_BATCH
 from jobs.schemas import TriggerBillRun
 from jobs.sending import Outgoing
 from models.tables.bill_run import BillRun
-from models.tables.store import transaction
+from models.tables.store import table_of, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -110,14 +110,20 @@ def start_run(ctx: JobContext, envelope: Any, delivery: BrokerDelivery) -> int |
 
 def _close_fanned_out(session: Session, run_id: int, total: int, now: datetime) -> None:
     """Store how many accounts the fan-out enqueued; close the run if its batches are all counted
-    already (or there were none)."""
-    run = BillRun.__table__.c
-    session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
-    started = session.execute(
-        update(BillRun)
-        .where(BillRun.id == run_id, run.status == "running", run.invoiced + run.skipped + run.failed >= total)
-        .values(status="finished", finished_at=now)
-        .returning(run.started_at, run.accounts_due, run.failed)
+    already (or there were none).
+
+    One Core statement: SET expressions see the row as it was, so the run closes exactly when the
+    counts its batches have added reach ``total``; ``accounts_due`` was 0 until now, so no batch
+    can have closed it first.
+    """
+    table = table_of(BillRun)
+    run = table.c
+    closes = (run.status == "running") & (run.invoiced + run.skipped + run.failed >= total)
+    row = session.execute(
+        update(table).where(run.id == run_id).values(
+            accounts_due=total, status=case((closes, "finished"), else_=run.status),
+            finished_at=case((closes, literal(now, run.finished_at.type)), else_=run.finished_at),
+        ).returning(run.status, run.finished_at, run.started_at, run.accounts_due, run.failed)
     ).one_or_none()
-    if started is not None:
-        observe_finish(run_id, started.started_at, now, started.accounts_due, started.failed)
+    if row is not None and row.status == "finished" and row.finished_at == now:
+        observe_finish(run_id, row.started_at, now, row.accounts_due, row.failed)
