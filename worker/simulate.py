@@ -30,7 +30,7 @@ from jobs.producers import SIMULATION_PRODUCER, ProducerRegistry, registry_from_
 from jobs.routes import ROUTES
 from models.billing.balance import remaining_credit
 from models.billing.money import format_amount
-from models.migrations.runner import migrate
+from models.migrations.runner import create_sqlite
 from models.tables.account import Account
 from models.tables.mapping import open_balance_lines
 from models.tables.rejection import Rejection
@@ -75,13 +75,14 @@ class Simulation:
         options = dict(scenario.get("settings") or {})
         producers = options.pop("producers", None)
         known = set(Settings.model_fields)
+        database = workdir / "simulation.sqlite3"
         self.settings = Settings(
-            database_url=f"sqlite:///{workdir / 'simulation.sqlite3'}",
+            database_url=f"sqlite:///{database}",
             max_age_ms=SIMULATION_MAX_AGE_MS,
             metrics_port=0,
             **{key: value for key, value in options.items() if key in known},
         )
-        migrate(self.settings.database_url)
+        create_sqlite(database)  # the schema the migrations build, without running them each time
         registry = registry_from_mapping(producers) if producers else ProducerRegistry(producers={})
         registry.producers.setdefault(SIMULATION_PRODUCER.name, SIMULATION_PRODUCER)
         self.registry = registry
