@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from jobs import idempotency
@@ -108,22 +108,28 @@ def start_run(ctx: JobContext, envelope: Any, delivery: BrokerDelivery) -> int |
     return int(run.id)
 
 
-def _close_fanned_out(session: Session, run_id: int, total: int, now: datetime) -> None:
-    """Store how many accounts the fan-out enqueued; close the run if its batches are all counted
-    already (or there were none).
+def _close_statement() -> Any:
+    """The UPDATE of ``_close_fanned_out``, built once (building it cost more than running it on SQLite).
 
     One Core statement: SET expressions see the row as it was, so the run closes exactly when the
-    counts its batches have added reach ``total``; ``accounts_due`` was 0 until now, so no batch
+    counts its batches have added reach the total; ``accounts_due`` was 0 until then, so no batch
     can have closed it first.
     """
     table = table_of(BillRun)
     run = table.c
-    closes = (run.status == "running") & (run.invoiced + run.skipped + run.failed >= total)
-    row = session.execute(
-        update(table).where(run.id == run_id).values(
-            accounts_due=total, status=case((closes, "finished"), else_=run.status),
-            finished_at=case((closes, literal(now, run.finished_at.type)), else_=run.finished_at),
-        ).returning(run.status, run.finished_at, run.started_at, run.accounts_due, run.failed)
-    ).one_or_none()
+    closes = (run.status == "running") & (run.invoiced + run.skipped + run.failed >= bindparam("total"))
+    return update(table).where(run.id == bindparam("run_id")).values(
+        accounts_due=bindparam("total"), status=case((closes, "finished"), else_=run.status),
+        finished_at=case((closes, bindparam("now", type_=run.finished_at.type)), else_=run.finished_at),
+    ).returning(run.status, run.finished_at, run.started_at, run.accounts_due, run.failed)
+
+
+_CLOSE = _close_statement()
+
+
+def _close_fanned_out(session: Session, run_id: int, total: int, now: datetime) -> None:
+    """Store how many accounts the fan-out enqueued; close the run if its batches are all counted
+    already (or there were none)."""
+    row = session.execute(_CLOSE, {"run_id": run_id, "total": total, "now": now}).one_or_none()
     if row is not None and row.status == "finished" and row.finished_at == now:
         observe_finish(run_id, row.started_at, now, row.accounts_due, row.failed)
