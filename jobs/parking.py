@@ -110,13 +110,18 @@ def resume(ctx: JobContext, account_id: str) -> int:
     return len(rows)
 
 
+def any_parked(session: Session) -> bool:
+    """Whether any message waits for its account (one probe)."""
+    return session.scalar(_ANY_PARKED) is not None
+
+
 def sweep(ctx: JobContext, now: datetime) -> tuple[int, int]:
     """Resume parked messages whose account exists now; reject those past their grace period.
 
     Nothing is parked most of the time: one probe then answers, without the two searches.
     """
     with transaction(ctx.sessions) as session:
-        if session.scalar(_ANY_PARKED) is None:
+        if not any_parked(session):
             return 0, 0
         ready = session.scalars(
             select(ParkedMessage.account_id).join(Account, Account.id == ParkedMessage.account_id).distinct()

@@ -46,8 +46,9 @@ _HOLDS = select(Account.timezone, Account.hold_until).where(Account.hold_until.i
 _EXPIRIES = select(Account.timezone, BalanceLine.expires_on).join(
     BalanceLine, BalanceLine.account_id == Account.id
 ).where(BalanceLine.expires_on >= bindparam("from_day")).distinct()
-_EARLIEST_RETRY = select(func.min(ParkedMessage.retry_at))
-_READY = select(ParkedMessage.id).join(Account, Account.id == ParkedMessage.account_id).limit(1)
+_PARKED = select(func.min(ParkedMessage.retry_at), func.count(Account.id)).select_from(ParkedMessage).outerjoin(
+    Account, Account.id == ParkedMessage.account_id)
+"""The earliest end of grace, and how many parked messages have their account already."""
 
 
 def whole_hour_at_or_after(instant: datetime) -> datetime:
@@ -112,10 +113,10 @@ def _dates_ahead(rows: Iterable[tuple[str, date]], after: datetime) -> Iterator[
 def parked_messages(session: Session, after: datetime) -> Iterable[datetime]:
     """A parked message's end of grace (``jobs.parking.sweep`` rejects it from then), or the next
     hour when its account exists already (the sweep re-sends it)."""
-    retry_at = session.scalar(_EARLIEST_RETRY)
+    retry_at, ready = session.execute(_PARKED).one()
     if retry_at is not None:
         yield retry_at if retry_at.tzinfo else retry_at.replace(tzinfo=UTC)
-    if session.scalar(_READY) is not None:
+    if ready:
         yield after
 
 
