@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import structlog
 from sqlalchemy import Exists, Select, bindparam, case, select, tuple_
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from jobs.clock import local_date
 from models.tables.account import Account
+from models.tables.store import table_of
 from models.tables.subscription import Subscription
 
 log = structlog.get_logger(__name__)
@@ -38,10 +39,16 @@ def widest_today(now: datetime, run_date: date | None = None) -> date:
     return min(run_date, latest) if run_date else latest
 
 
+ACCOUNTS = table_of(Account)
+SUBSCRIPTIONS = table_of(Subscription)
+"""The statements here are Core ones on the tables (the same SQL as through the mapped classes,
+without the ORM's per-execution work: they run in every bill run, and the simulation runs one
+an hour)."""
+
 _DUE_TIME_ZONES = (
-    select(Account.timezone)
-    .join(Subscription, Subscription.account_id == Account.id)
-    .where(Subscription.next_bill_date <= bindparam("up_to"))
+    select(ACCOUNTS.c.timezone)
+    .join(SUBSCRIPTIONS, SUBSCRIPTIONS.c.account_id == ACCOUNTS.c.id)
+    .where(SUBSCRIPTIONS.c.next_bill_date <= bindparam("up_to"))
     .distinct()
 )
 
@@ -73,12 +80,12 @@ def _first_of_account() -> Exists:
     """The probe that keeps a row only at its account's earliest subscription (correlated to the
     outer ``subscriptions``). It never changes, and building it (an aliased entity adapting its
     columns) cost more than the rest of the page query together: it is built once, at import."""
-    earlier = aliased(Subscription)
+    subscription, earlier = SUBSCRIPTIONS.c, SUBSCRIPTIONS.alias().c
     return (
         select(earlier.id)
         .where(
-            earlier.account_id == Subscription.account_id,
-            tuple_(earlier.next_bill_date, earlier.id) < tuple_(Subscription.next_bill_date, Subscription.id),
+            earlier.account_id == subscription.account_id,
+            tuple_(earlier.next_bill_date, earlier.id) < tuple_(subscription.next_bill_date, subscription.id),
         )
         .exists()
     )
@@ -89,12 +96,12 @@ FIRST_OF_ACCOUNT = _first_of_account()
 
 def due_page_query(todays: Mapping[str, date], after: Cursor | None, limit: int) -> Select[date | None, str]:
     """One keyset page of due accounts, in index order."""
-    subscription = Subscription
-    local_today = case(dict(todays), value=Account.timezone, else_=None)
+    subscription = SUBSCRIPTIONS.c
+    local_today = case(dict(todays), value=ACCOUNTS.c.timezone, else_=None)
     first_of_account = FIRST_OF_ACCOUNT
     query = (
         select(subscription.next_bill_date, subscription.account_id)
-        .join(Account, Account.id == subscription.account_id)
+        .join(ACCOUNTS, ACCOUNTS.c.id == subscription.account_id)
         .where(
             subscription.next_bill_date <= max(todays.values()),
             subscription.next_bill_date <= local_today,

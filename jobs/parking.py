@@ -26,12 +26,12 @@ from jobs.sending import Outgoing
 from models.tables.account import Account
 from models.tables.locks import lock_account
 from models.tables.parked_message import ParkedMessage
-from models.tables.store import is_postgres, transaction
+from models.tables.store import is_postgres, table_of, transaction
 
 log = structlog.get_logger(__name__)
 
 REPLAY_OPTION = "billing_replay"
-_ANY_PARKED = select(ParkedMessage.id).limit(1)
+_ANY_PARKED = select(table_of(ParkedMessage).c.id).limit(1)
 
 
 def park(session: Session, received: Received, account_id: str, grace: timedelta,
