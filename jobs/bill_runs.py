@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from jobs import idempotency
@@ -29,11 +29,20 @@ from jobs.routes import BILL_RUN_BATCH
 from jobs.schemas import TriggerBillRun
 from jobs.sending import Outgoing
 from models.tables.bill_run import BillRun
-from models.tables.store import transaction
+from models.tables.store import table_of, transaction
 
 log = structlog.get_logger(__name__)
 
 TRIGGER = "bill_run.trigger"
+
+
+_NEW_RUN = insert(table_of(BillRun))
+"""A run's row, written with Core (the ORM's unit of work for one new object cost more than the insert)."""
+_RUNS = table_of(BillRun).c
+_RUNNING = (select(_RUNS.id, _RUNS.run_date, _RUNS.started_at)
+            .where(_RUNS.message_id == bindparam("message_id"), _RUNS.status == "running")
+            .order_by(_RUNS.id.desc()).limit(1))
+"""The run a trigger started, while it runs (Core: the same SQL without the ORM's per-execution work)."""
 
 
 def trigger_key(envelope_id: str) -> str:
@@ -52,8 +61,8 @@ def handle_trigger(ctx: JobContext, session: Session, received: Received, body: 
                              message_id=received.envelope.id, body_hash=body_hash(received.envelope.body),
                              now=received.now, what=f"bill-run trigger {received.envelope.id}"):
         return Outcome.DUPLICATE
-    session.add(BillRun(run_date=body.date, message_id=received.envelope.id, requested_at=received.now,
-                        started_at=received.now, status="running"))
+    session.execute(_NEW_RUN, {"run_date": body.date, "message_id": received.envelope.id,
+                               "requested_at": received.now, "started_at": received.now, "status": "running"})
     return Outcome.PROCESSED
 
 
@@ -63,15 +72,22 @@ def batch_message(run_id: int, account_ids: Sequence[str], run_date: date | None
                     args=(run_id, list(account_ids), run_date.isoformat() if run_date else None))
 
 
-def fan_out(ctx: JobContext, run_id: int, run_date: date | None, now: datetime) -> int:
-    """Enqueue one ``bill_accounts`` message per page of due accounts; return how many accounts.
+def fan_out(ctx: JobContext, message_id: str) -> int | None:
+    """Enqueue one ``bill_accounts`` message per page of the accounts due in the run that the trigger
+    ``message_id`` started; return the run's id, or None if no such run is running.
 
-    ``accounts_due`` stays 0 until every page is enqueued, so a batch that finishes early
-    cannot close the run; whichever of the fan-out and the last batch comes second closes it.
+    The run is read in the transaction that walks the due accounts. ``accounts_due`` stays 0 until
+    every page is enqueued, so a batch that finishes early cannot close the run; whichever of the
+    fan-out and the last batch comes second closes it.
     """
     total = 0
+    run = None
     try:
         with transaction(ctx.sessions) as session:
+            run = session.execute(_RUNNING, {"message_id": message_id}).one_or_none()
+            if run is None:
+                return None
+            run_id, run_date, now = run.id, run.run_date, run.started_at
             todays = zone_todays(due_time_zones(session, widest_today(now, run_date)), now, run_date)
             for page in due_pages(session, todays, ctx.settings.bill_run_batch_size):
                 ctx.sender.send(batch_message(run_id, page, run_date))
@@ -79,18 +95,20 @@ def fan_out(ctx: JobContext, run_id: int, run_date: date | None, now: datetime) 
         with transaction(ctx.sessions) as session:
             _close_fanned_out(session, run_id, total, ctx.now())
     except Exception:
-        log.exception("bill_run_fan_out_failed", run_id=run_id, enqueued=total)
+        if run is None:  # the run could not be read: there is none to fail
+            raise
+        log.exception("bill_run_fan_out_failed", run_id=run.id, enqueued=total)
         BILL_RUNS.labels(outcome="failed").inc()
         with transaction(ctx.sessions) as session:
-            message_id = session.execute(
-                update(BillRun).where(BillRun.id == run_id, BillRun.status == "running")
+            failed = session.execute(
+                update(BillRun).where(BillRun.id == run.id, BillRun.status == "running")
                 .values(status="failed", finished_at=ctx.now(), accounts_due=total).returning(BillRun.message_id)
             ).scalar()
-            if message_id is not None:  # the trigger's retry starts a fresh run
-                idempotency.release(session, trigger_key(message_id))
+            if failed is not None:  # the trigger's retry starts a fresh run
+                idempotency.release(session, trigger_key(failed))
         raise
     log.info("bill_run_fanned_out", run_id=run_id, accounts=total, time_zones=len(todays))
-    return total
+    return int(run_id)
 
 
 def start_run(ctx: JobContext, envelope: Any, delivery: BrokerDelivery) -> int | None:
@@ -98,26 +116,31 @@ def start_run(ctx: JobContext, envelope: Any, delivery: BrokerDelivery) -> int |
     if receive(ctx, TRIGGER, envelope, handle_trigger, delivery) is not Outcome.PROCESSED:
         return None
     assert isinstance(envelope, dict)  # verified
-    with transaction(ctx.sessions) as session:
-        run = session.execute(select(BillRun.id, BillRun.run_date, BillRun.started_at)
-                              .where(BillRun.message_id == envelope.get("id"), BillRun.status == "running")
-                              .order_by(BillRun.id.desc()).limit(1)).one_or_none()
-    if run is None:
-        return None
-    fan_out(ctx, run.id, run.run_date, run.started_at)
-    return int(run.id)
+    return fan_out(ctx, str(envelope.get("id")))
+
+
+def _close_statement() -> Any:
+    """The UPDATE of ``_close_fanned_out``, built once (building it cost more than running it on SQLite).
+
+    One Core statement: SET expressions see the row as it was, so the run closes exactly when the
+    counts its batches have added reach the total; ``accounts_due`` was 0 until then, so no batch
+    can have closed it first.
+    """
+    table = table_of(BillRun)
+    run = table.c
+    closes = (run.status == "running") & (run.invoiced + run.skipped + run.failed >= bindparam("total"))
+    return update(table).where(run.id == bindparam("run_id")).values(
+        accounts_due=bindparam("total"), status=case((closes, "finished"), else_=run.status),
+        finished_at=case((closes, bindparam("now", type_=run.finished_at.type)), else_=run.finished_at),
+    ).returning(run.status, run.finished_at, run.started_at, run.accounts_due, run.failed)
+
+
+_CLOSE = _close_statement()
 
 
 def _close_fanned_out(session: Session, run_id: int, total: int, now: datetime) -> None:
     """Store how many accounts the fan-out enqueued; close the run if its batches are all counted
     already (or there were none)."""
-    run = BillRun.__table__.c
-    session.execute(update(BillRun).where(BillRun.id == run_id).values(accounts_due=total))
-    started = session.execute(
-        update(BillRun)
-        .where(BillRun.id == run_id, run.status == "running", run.invoiced + run.skipped + run.failed >= total)
-        .values(status="finished", finished_at=now)
-        .returning(run.started_at, run.accounts_due, run.failed)
-    ).one_or_none()
-    if started is not None:
-        observe_finish(run_id, started.started_at, now, started.accounts_due, started.failed)
+    row = session.execute(_CLOSE, {"run_id": run_id, "total": total, "now": now}).one_or_none()
+    if row is not None and row.status == "finished" and row.finished_at == now:
+        observe_finish(run_id, row.started_at, now, row.accounts_due, row.failed)

@@ -26,11 +26,12 @@ from jobs.sending import Outgoing
 from models.tables.account import Account
 from models.tables.locks import lock_account
 from models.tables.parked_message import ParkedMessage
-from models.tables.store import is_postgres, transaction
+from models.tables.store import is_postgres, table_of, transaction
 
 log = structlog.get_logger(__name__)
 
 REPLAY_OPTION = "billing_replay"
+_ANY_PARKED = select(table_of(ParkedMessage).c.id).limit(1)
 
 
 def park(session: Session, received: Received, account_id: str, grace: timedelta,
@@ -109,9 +110,19 @@ def resume(ctx: JobContext, account_id: str) -> int:
     return len(rows)
 
 
+def any_parked(session: Session) -> bool:
+    """Whether any message waits for its account (one probe)."""
+    return session.scalar(_ANY_PARKED) is not None
+
+
 def sweep(ctx: JobContext, now: datetime) -> tuple[int, int]:
-    """Resume parked messages whose account exists now; reject those past their grace period."""
+    """Resume parked messages whose account exists now; reject those past their grace period.
+
+    Nothing is parked most of the time: one probe then answers, without the two searches.
+    """
     with transaction(ctx.sessions) as session:
+        if not any_parked(session):
+            return 0, 0
         ready = session.scalars(
             select(ParkedMessage.account_id).join(Account, Account.id == ParkedMessage.account_id).distinct()
         ).all()

@@ -10,8 +10,6 @@ selects dramatiq's in-memory broker (``billing simulate``, tests).
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -59,13 +57,18 @@ def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker
     kind = kind or settings.broker_kind
     if kind == "stub":
         return StubBroker(middleware=middleware)
+    # Each client library (pika, redis) is imported for its own broker only: `billing simulate` needs neither.
     middleware += [ProcessLogging(settings), MetricsExposition(settings.metrics_port)]
     if kind == "rabbitmq":
         if settings.broker_kind != "rabbitmq":
             raise ValueError("a RabbitMQ broker needs BILLING_BROKER_URL=amqp://...")
         # Durable queues and persistent messages (dramatiq's own), and publisher confirms: enqueue returns
         # once RabbitMQ has taken responsibility for the message, and raises when it has not.
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
         return RabbitmqBroker(url=settings.broker_url, confirm_delivery=True, middleware=middleware)
+    from dramatiq.brokers.redis import RedisBroker
+
     return RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.broker_redis_url,
         namespace=f"{settings.namespace}:dramatiq",

@@ -7,6 +7,7 @@ the database, broker and actor code that other commands need.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -50,6 +51,8 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from worker.simulate import simulate_file
 
+    gc.freeze()  # what is loaded stays loaded: the run's collections need not walk it again
+    gc.enable()
     print(json.dumps(simulate_file(Path(args.scenario), hourly=args.hourly), indent=2))
     return 0
 
@@ -242,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "simulate":  # a short process whose start is imports: no collection until they are done
+        gc.disable()
     from worker.logging import configure_logging
     from worker.settings import get_settings
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
 from jobs.routes import envelope_message
 from jobs.schemas import parse_body
 from jobs.sending import Outgoing
 from jobs.signer import Signer
+from worker.encoder import is_redis_broker
+
+if TYPE_CHECKING:  # redis loads with its broker (`billing simulate` has a stub one)
+    from dramatiq.brokers.redis import RedisBroker
 
 
 def dramatiq_message(message: Outgoing) -> dramatiq.Message[Any]:
@@ -111,7 +114,7 @@ def send_many(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    pipelined = isinstance(broker, RedisBroker)
+    pipelined = is_redis_broker(broker)
     count = 0
     batch: list[dramatiq.Message[Any]] = []
     for message_type, body in items:

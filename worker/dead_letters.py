@@ -15,14 +15,12 @@ recorded yet and acknowledging each message only once the database has it.
 from __future__ import annotations
 
 import re
+import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
-import pika
-import pika.exceptions
-import redis
 import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
@@ -32,6 +30,9 @@ from jobs import dead_letters
 from jobs.context import JobContext
 from jobs.redaction import scrub_text
 from jobs.routes import QUARANTINE
+
+if TYPE_CHECKING:  # redis and pika load with their broker (`billing simulate` uses neither)
+    import redis
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +109,8 @@ class DeadLetterRecorder(Middleware):
                         error=traceback.format_exc(limit=1).strip().splitlines()[-1])
             return
         client = getattr(broker, "client", None)
-        if isinstance(client, redis.Redis):
+        redis_module = sys.modules.get("redis")  # not imported: then no client is a Redis one
+        if redis_module is not None and isinstance(client, redis_module.Redis):
             forget(client, getattr(broker, "namespace", ""), message)
 
 
@@ -153,6 +155,9 @@ def sweep_rabbitmq(ctx: JobContext, url: str, queues: tuple[str, ...], now: date
     the sweep stops, to try again next time. Only the messages present when a queue's sweep
     starts are read, so a sweep always ends.
     """
+    import pika
+    import pika.exceptions
+
     recorded = 0
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:

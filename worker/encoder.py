@@ -24,18 +24,21 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.encoder import Encoder, MessageData
 from dramatiq.message import generate_unique_id
 from dramatiq.worker import ConsumerThread
 
 from jobs.limits import DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_MAX_JSON_DEPTH, text_depth
 from jobs.routes import QUARANTINE
+
+if TYPE_CHECKING:  # redis loads with its broker (`billing simulate` has a stub one)
+    from dramatiq.brokers.redis import RedisBroker
 
 REQUIRED_FIELDS = (
     "queue_name",
@@ -133,10 +136,17 @@ def problem_with(fields: object) -> str | None:
     return _field_problem(fields) or _option_problem(fields["options"])
 
 
+def is_redis_broker(broker: object) -> TypeGuard[RedisBroker]:
+    """Whether ``broker`` is dramatiq's RedisBroker, without importing redis where it never loaded
+    (no object can be a RedisBroker there)."""
+    module = sys.modules.get("dramatiq.brokers.redis")
+    return module is not None and isinstance(broker, module.RedisBroker)
+
+
 def _fetched_redis_id(raw: bytes) -> str | None:
     """The Redis entry id of ``raw`` among this consumer's unacked entries (best effort)."""
     thread = threading.current_thread()
-    if not isinstance(thread, ConsumerThread) or not isinstance(thread.broker, RedisBroker):
+    if not isinstance(thread, ConsumerThread) or not is_redis_broker(thread.broker):
         return None
     broker, queue = thread.broker, thread.queue_name
     try:

@@ -14,14 +14,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import pika
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from sqlalchemy import Engine, text
 
 from jobs.redaction import scrub_text
@@ -29,6 +25,9 @@ from models.tables.store import make_engine
 from worker.logging import configure_logging
 from worker.metrics import render
 from worker.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the client libraries load for the checks that use them (`billing simulate` runs none)
+    from redis import Redis
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +78,9 @@ def _ping_database(engine: Engine) -> None:
 def _ping_redis(client: Redis, timeout: float) -> None:
     """One fresh connection, one attempt: the client's retries (seconds of backoff) would turn
     "connection refused" into a mere timeout. The client's pool is left untouched."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     pool = client.connection_pool
     settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
     settings.update(socket_connect_timeout=timeout, socket_timeout=timeout)
@@ -95,6 +97,8 @@ def _ping_redis(client: Redis, timeout: float) -> None:
 
 def _ping_rabbitmq(url: str, timeout: float) -> None:
     """Open and close one AMQP connection (the handshake checks the credentials and the vhost)."""
+    import pika
+
     parameters = pika.URLParameters(url)
     parameters.socket_timeout = parameters.blocked_connection_timeout = timeout
     parameters.stack_timeout = timeout
@@ -119,6 +123,8 @@ def check_health(
 
 def services(settings: Settings) -> tuple[Redis | None, str | None]:
     """The Redis client and the RabbitMQ URL that the configuration uses (None where it uses none)."""
+    from redis import Redis
+
     rabbitmq = settings.broker_kind == "rabbitmq"
     redis_url = settings.redis_url if rabbitmq else settings.broker_redis_url
     client = Redis.from_url(redis_url) if settings.uses_redis else None

@@ -18,12 +18,8 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pika
-import pika.exceptions
-import psycopg
-import redis
 import structlog
 from sqlalchemy import Engine, Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +31,11 @@ from models.tables.invoice import Invoice
 from models.tables.locks import LockSpace, try_lock
 from models.tables.outbox import OutboxEvent
 from models.tables.store import is_postgres, transaction
+
+if TYPE_CHECKING:  # the client libraries load where their sink is used (`billing simulate` uses none)
+    import pika
+    import psycopg
+    import redis
 
 log = structlog.get_logger(__name__)
 
@@ -72,11 +73,15 @@ class RabbitmqExchangePublisher:
     """
 
     def __init__(self, url: str, exchange: str) -> None:
+        import pika
+
         self.parameters, self.exchange = pika.URLParameters(url), exchange
         self.connection: pika.BlockingConnection | None = None
         self.channel: Any = None
 
     def _open(self) -> Any:
+        import pika
+
         if self.connection is None or self.connection.is_closed:
             self.connection = pika.BlockingConnection(self.parameters)
             self.channel = None
@@ -87,6 +92,8 @@ class RabbitmqExchangePublisher:
         return self.channel
 
     def _send(self, events: Sequence[dict[str, Any]]) -> None:
+        import pika
+
         channel = self._open()
         for event in events:
             channel.basic_publish(self.exchange, event["type"], json.dumps(event).encode(), pika.BasicProperties(
@@ -94,6 +101,8 @@ class RabbitmqExchangePublisher:
                 type=event["type"]))
 
     def publish(self, events: Sequence[dict[str, Any]]) -> None:
+        import pika.exceptions
+
         try:
             self._send(events)
         except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
@@ -101,6 +110,8 @@ class RabbitmqExchangePublisher:
             self._send(events)  # at least once: what was confirmed before the failure is sent again
 
     def close(self) -> None:
+        import pika.exceptions
+
         connection, self.connection, self.channel = self.connection, None, None
         if connection is not None and connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError):
@@ -233,6 +244,8 @@ class OutboxWakeup:
     def _listening(self) -> psycopg.Connection[Any] | None:
         if self.conninfo is None:
             return None
+        import psycopg
+
         if self.connection is None or self.connection.closed:
             try:
                 self.connection = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
@@ -247,6 +260,7 @@ class OutboxWakeup:
         if connection is None:
             self.stop.wait(timeout)
             return
+        import psycopg
         deadline = time.monotonic() + timeout
         try:
             while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:

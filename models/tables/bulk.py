@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
-from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import Executable, Table, bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -47,6 +46,8 @@ def _binary_arrays(session: Session) -> None:
     """Send list parameters as binary arrays on this connection (same values, no escaping)."""
     pooled = session.connection().connection
     if not pooled.info.get(BINARY_ARRAYS):
+        from psycopg.types.array import ListBinaryDumper  # psycopg only where PostgreSQL is used
+
         pooled.driver_connection.adapters.register_dumper(list, ListBinaryDumper)  # type: ignore[union-attr]
         pooled.info[BINARY_ARRAYS] = True
 

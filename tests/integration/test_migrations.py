@@ -8,6 +8,7 @@ row per (subscription, period start) while balance lines never collide on that k
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -19,7 +20,8 @@ from alembic import command
 from sqlalchemy import CheckConstraint, Engine, delete, insert, inspect, make_url, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from models.migrations.runner import alembic_config, migrate
+from models.migrations import runner
+from models.migrations.runner import alembic_config, create_sqlite, migrate, stored_sqlite_schema
 from models.tables import (
     Account,
     BalanceEntry,
@@ -107,6 +109,65 @@ def test_sqlite_database_folder_is_created(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "folder" / "billing.sqlite3"
     migrate(f"sqlite:///{path}")
     assert path.is_file()
+
+
+TABLE_CONSTRAINTS = ("CONSTRAINT ", "PRIMARY KEY", "UNIQUE", "CHECK", "FOREIGN KEY")
+
+
+def _schema_object(sql: str | None) -> object:
+    """A ``CREATE TABLE`` as its head, its columns in order and its constraints as a set.
+
+    The constraints are compared unordered because the migrations themselves do not fix their
+    order: a batch rebuild collects a table's constraints in a set, so two upgrades of empty files
+    (under different hash seeds) list them differently. Everything else must be the same text.
+    """
+    if sql is None or not sql.startswith("CREATE TABLE"):
+        return sql
+    head, *items, tail = sql.splitlines()
+    items = [item.strip().removesuffix(",").strip() for item in items]
+    return (head, tail, [item for item in items if not item.startswith(TABLE_CONSTRAINTS)],
+            sorted(item for item in items if item.startswith(TABLE_CONSTRAINTS)))
+
+
+def _sqlite_contents(path: Path) -> tuple[list[tuple[str, str, str, object]], list[str]]:
+    """A SQLite file's schema in the order a connection loads it (``sqlite_master`` by rowid), and its rows."""
+    connection = sqlite3.connect(path)
+    try:
+        schema = [(kind, name, table, _schema_object(sql)) for kind, name, table, sql in
+                  connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid")]
+        rows = [line for line in connection.iterdump() if line.startswith("INSERT INTO ")]
+    finally:
+        connection.close()
+    return schema, rows
+
+
+def test_the_stored_sqlite_schema_is_what_the_migrations_build(tmp_path: Path) -> None:
+    """`billing simulate` creates its database from ``models/migrations/sqlite_schema.sql``: the
+    same tables, columns, constraints and indexes, created in the same order, with the same rows
+    (the revision)."""
+    assert stored_sqlite_schema() is not None, (
+        "models/migrations/sqlite_schema.sql was written from other migrations: "
+        "run `python -m models.migrations.runner --write-sqlite-schema`")
+    migrated, replayed = tmp_path / "migrated.sqlite3", tmp_path / "replayed.sqlite3"
+    migrate(f"sqlite:///{migrated}")
+    create_sqlite(replayed)
+    assert _sqlite_contents(replayed) == _sqlite_contents(migrated)
+    assert _table_names(f"sqlite:///{replayed}") == TABLES | {"alembic_version"}
+    command.check(alembic_config(f"sqlite:///{replayed}"))  # no drift from the tables either
+    migrate(f"sqlite:///{replayed}")  # and the migrations find nothing left to do
+
+
+def test_a_stale_sqlite_schema_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script written from other migrations (a revision added since) is ignored: the migrations run."""
+    stale = tmp_path / "stale.sql"
+    stale.write_text("-- migrations sha256 0\nCREATE TABLE wrong (id INTEGER);\n", encoding="utf-8")
+    monkeypatch.setattr(runner, "SQLITE_SCHEMA", stale)
+    assert stored_sqlite_schema() is None
+    created = tmp_path / "created.sqlite3"
+    create_sqlite(created)
+    migrated = tmp_path / "migrated.sqlite3"
+    migrate(f"sqlite:///{migrated}")
+    assert _sqlite_contents(created) == _sqlite_contents(migrated)
 
 
 def test_downgrade_removes_the_ledger_trigger_function(empty_pg_url: str) -> None:
