@@ -1,4 +1,4 @@
--- migrations sha256 897747716180ba85b805759642554b8d183539b14c938cb6f04a42d8db217384
+-- migrations sha256 7d1e9c1410a8c239a13affeae36e0f774013e1a3144d06f3ba12a6f7ed619b08
 BEGIN TRANSACTION;
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
@@ -188,10 +188,10 @@ CREATE TABLE "invoices" (
 	bill_run_id INTEGER, 
 	created_at DATETIME NOT NULL, 
 	CONSTRAINT pk_invoices PRIMARY KEY (id), 
-	CONSTRAINT ck_invoices_total_minor CHECK (total_minor >= 0), 
-	CONSTRAINT uq_invoices_number UNIQUE (number), 
 	CONSTRAINT fk_invoices_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id), 
-	CONSTRAINT fk_invoices_bill_run_id_bill_runs FOREIGN KEY(bill_run_id) REFERENCES bill_runs (id)
+	CONSTRAINT ck_invoices_total_minor CHECK (total_minor >= 0), 
+	CONSTRAINT fk_invoices_bill_run_id_bill_runs FOREIGN KEY(bill_run_id) REFERENCES bill_runs (id), 
+	CONSTRAINT uq_invoices_number UNIQUE (number)
 );
 CREATE INDEX ix_invoices_account_id ON invoices (account_id);
 CREATE TABLE "outbox" (
@@ -230,16 +230,16 @@ CREATE TABLE "subscriptions" (
 	recheck_from DATE, 
 	settle_on DATE, 
 	CONSTRAINT pk_subscriptions PRIMARY KEY (id), 
-	CONSTRAINT ck_subscriptions_bill_day CHECK (bill_day BETWEEN 1 AND 31), 
-	CONSTRAINT ck_subscriptions_amount_minor CHECK (amount_minor >= 0), 
-	CONSTRAINT uq_subscriptions_account_id_position UNIQUE (account_id, position), 
-	CONSTRAINT ck_subscriptions_proration CHECK (proration IN ('daily', 'full', 'none')), 
-	CONSTRAINT ck_subscriptions_timing CHECK (timing IN ('advance', 'arrears')), 
-	CONSTRAINT ck_subscriptions_bill_weekday CHECK (bill_weekday IS NULL OR bill_weekday BETWEEN 1 AND 7), 
 	CONSTRAINT ck_subscriptions_bill_month CHECK (bill_month IS NULL OR bill_month BETWEEN 1 AND 12), 
-	CONSTRAINT fk_subscriptions_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id), 
+	CONSTRAINT ck_subscriptions_bill_weekday CHECK (bill_weekday IS NULL OR bill_weekday BETWEEN 1 AND 7), 
+	CONSTRAINT ck_subscriptions_bill_day CHECK (bill_day BETWEEN 1 AND 31), 
 	CONSTRAINT ck_subscriptions_interval CHECK (interval IN ('month', 'year', 'week')), 
+	CONSTRAINT ck_subscriptions_proration CHECK (proration IN ('daily', 'full', 'none')), 
+	CONSTRAINT ck_subscriptions_amount_minor CHECK (amount_minor >= 0), 
 	CONSTRAINT ck_subscriptions_interval_count CHECK (interval_count BETWEEN 1 AND 120), 
+	CONSTRAINT ck_subscriptions_timing CHECK (timing IN ('advance', 'arrears')), 
+	CONSTRAINT uq_subscriptions_account_id_position UNIQUE (account_id, position), 
+	CONSTRAINT fk_subscriptions_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id), 
 	CONSTRAINT uq_subscriptions_account_id_key UNIQUE (account_id, "key")
 );
 CREATE INDEX ix_subscriptions_next_bill_date ON subscriptions (next_bill_date, account_id);
@@ -284,9 +284,9 @@ CREATE TABLE "invoice_lines" (
 	rate_minor BIGINT, 
 	CONSTRAINT pk_invoice_lines PRIMARY KEY (id), 
 	CONSTRAINT uq_invoice_lines_invoice_id_position UNIQUE (invoice_id, position), 
+	CONSTRAINT fk_invoice_lines_balance_line_id_balance_lines FOREIGN KEY(balance_line_id) REFERENCES balance_lines (id), 
 	CONSTRAINT ck_invoice_lines_period CHECK (period_end >= period_start), 
 	CONSTRAINT fk_invoice_lines_subscription_id_subscriptions FOREIGN KEY(subscription_id) REFERENCES subscriptions (id), 
-	CONSTRAINT fk_invoice_lines_balance_line_id_balance_lines FOREIGN KEY(balance_line_id) REFERENCES balance_lines (id), 
 	CONSTRAINT fk_invoice_lines_invoice_id_invoices FOREIGN KEY(invoice_id) REFERENCES invoices (id), 
 	CONSTRAINT ck_invoice_lines_kind CHECK (kind IN ('recurring', 'proration', 'credit', 'gift', 'referral', 'discount', 'adjustment')), 
 	CONSTRAINT ck_invoice_lines_refs CHECK ((kind IN ('recurring', 'proration') AND subscription_id IS NOT NULL AND period_start IS NOT NULL AND period_end IS NOT NULL AND balance_line_id IS NULL) OR (kind NOT IN ('recurring', 'proration') AND balance_line_id IS NOT NULL))
@@ -313,5 +313,38 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX ix_webhook_deliveries_endpoint ON webhook_deliveries (endpoint, status, next_attempt_at);
 CREATE INDEX ix_webhook_deliveries_account ON webhook_deliveries (endpoint, account_id, id);
-INSERT INTO "alembic_version" VALUES('0008');
+CREATE TABLE balance_line_reversals (
+	id INTEGER NOT NULL, 
+	reversal_id VARCHAR(100) NOT NULL, 
+	balance_line_id INTEGER NOT NULL, 
+	account_id VARCHAR(64) NOT NULL, 
+	amount_minor BIGINT NOT NULL, 
+	producer VARCHAR(100) NOT NULL, 
+	author VARCHAR(200) NOT NULL, 
+	reason VARCHAR(500) NOT NULL, 
+	message_id VARCHAR(64) NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_balance_line_reversals PRIMARY KEY (id), 
+	CONSTRAINT ck_balance_line_reversals_amount_minor CHECK (amount_minor > 0), 
+	CONSTRAINT fk_balance_line_reversals_balance_line_id_balance_lines FOREIGN KEY(balance_line_id) REFERENCES balance_lines (id), 
+	CONSTRAINT fk_balance_line_reversals_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id), 
+	CONSTRAINT uq_balance_line_reversals_reversal_id UNIQUE (reversal_id)
+);
+CREATE INDEX ix_balance_line_reversals_balance_line_id ON balance_line_reversals (balance_line_id);
+CREATE INDEX ix_balance_line_reversals_account_id ON balance_line_reversals (account_id);
+CREATE TABLE reversal_decisions (
+	id INTEGER NOT NULL, 
+	reversal_id VARCHAR(100) NOT NULL, 
+	decision VARCHAR(16) NOT NULL, 
+	identity VARCHAR(200) NOT NULL, 
+	reason VARCHAR(500) NOT NULL, 
+	applied_minor BIGINT, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_reversal_decisions PRIMARY KEY (id), 
+	CONSTRAINT ck_reversal_decisions_decision CHECK (decision IN ('approved', 'declined')), 
+	CONSTRAINT ck_reversal_decisions_applied_minor CHECK ((decision = 'approved' AND applied_minor >= 0) OR (decision = 'declined' AND applied_minor IS NULL)), 
+	CONSTRAINT fk_reversal_decisions_reversal_id_balance_line_reversals FOREIGN KEY(reversal_id) REFERENCES balance_line_reversals (reversal_id), 
+	CONSTRAINT uq_reversal_decisions_reversal_id UNIQUE (reversal_id)
+);
+INSERT INTO "alembic_version" VALUES('0009');
 COMMIT;
