@@ -43,12 +43,10 @@ def refusal(*, line_id: str, requires_approval: bool, earlier: str | None, autho
     """Why this decision cannot be recorded, or None when it can."""
     if not requires_approval:
         return f"balance line {line_id} needs no approval"
-    if earlier is not None:
-        return f"balance line {line_id} was already {earlier}"
-    if not identity.strip():
-        return "a decision needs the identity of who decides (--as)"
-    if same(identity, author):
-        return f"{identity} wrote line {line_id}; a second identity must decide"
+    why = _second_identity(f"balance line {line_id}", f"wrote line {line_id}", earlier=earlier, author=author,
+                           identity=identity, same=same)
+    if why is not None:
+        return why
     if reversed_ and decision is Decision.APPROVED:
         return f"balance line {line_id} was reversed: nothing is left to approve"
     return None
@@ -62,12 +60,19 @@ def reversal_refusal(*, reversal_id: str, earlier: str | None, author: str, iden
     ``requires_approval`` to check; approving one whose line has nothing left is allowed: it
     applies nothing (``reversal_amount``).
     """
+    return _second_identity(f"reversal {reversal_id}", f"asked for reversal {reversal_id}", earlier=earlier,
+                            author=author, identity=identity, same=same)
+
+
+def _second_identity(subject: str, authored: str, *, earlier: str | None, author: str, identity: str,
+                     same: Callable[[str, str], bool]) -> str | None:
+    """The rules every decision shares: once only, by a named identity that is not the author's."""
     if earlier is not None:
-        return f"reversal {reversal_id} was already {earlier}"
+        return f"{subject} was already {earlier}"
     if not identity.strip():
         return "a decision needs the identity of who decides (--as)"
     if same(identity, author):
-        return f"{identity} asked for reversal {reversal_id}; a second identity must decide"
+        return f"{identity} {authored}; a second identity must decide"
     return None
 
 

@@ -81,7 +81,7 @@ def _update_statement(table: Table, columns: tuple[str, ...]) -> Executable:
 
 
 @lru_cache(maxsize=512)
-def _small_insert(table: Table, columns: tuple[str, ...], rows: int, return_ids: bool) -> Prepared:
+def _values_insert(table: Table, columns: tuple[str, ...], rows: int, return_ids: bool) -> Prepared:
     """``INSERT ... VALUES (:name_0, ...), (:name_1, ...)`` for ``rows`` rows, prepared once."""
     values = [{name: bindparam(f"{name}_{index}", type_=table.c[name].type) for name in columns}
               for index in range(rows)]
@@ -100,7 +100,7 @@ def _insert_small(session: Session, table: Table, columns: Mapping[str, Sequence
     names = tuple(columns)
     count = len(columns[names[0]])
     parameters = {f"{name}_{index}": value for name, values in columns.items() for index, value in enumerate(values)}
-    result = _small_insert(table, names, count, return_ids).execute(session, parameters)
+    result = _values_insert(table, names, count, return_ids).execute(session, parameters)
     return sorted(int(value) for value in result.scalars().all()) if return_ids else []
 
 
