@@ -18,7 +18,7 @@ def build_context(settings: Settings, broker: dramatiq.Broker, *, clock: Clock |
     return JobContext(
         settings=settings,
         clock=clock or clock_for(settings.clock_start, settings.clock_started_at),
-        sessions=make_session_factory(make_engine(settings.database_url)),
+        sessions=make_session_factory(make_engine(settings.database_url, pool_size=settings.database_pool_size)),
         registry=registry or load_registry(settings),
         sender=BrokerSender(broker),
         trusted_clock=SystemClock() if clock is None and settings.clock_start is not None else None,

@@ -28,6 +28,11 @@ class Settings(JobSettings):
         default=f"sqlite:///{DEFAULT_HOME / 'billing.sqlite3'}",
         description="SQLAlchemy URL; PostgreSQL (postgresql+psycopg://...) in production.",
     )
+    database_pool_size: int = Field(
+        default=5, ge=1,
+        description="Database connections a process keeps open (10 more open for bursts); `billing worker` "
+                    "makes it its --threads + 2 unless this is set.",
+    )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
         description="Broker and event stream; when nothing answers there, `billing run` embeds one.",
@@ -75,6 +80,10 @@ class Settings(JobSettings):
     scheduler_interval_seconds: int = Field(default=3600, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_interval_seconds: float = Field(default=0.2, gt=0)
+    relay_linger_seconds: float = Field(
+        default=0.05, ge=0,
+        description="Under a steady stream, how long the relay gathers events between rounds (0: a round per commit).",
+    )
     clock_start: AwareDatetime | None = Field(
         default=None,
         description="Rehearsal only: the stack's clock starts at this instant (e.g. 2018-11-30T10:00:00Z) "

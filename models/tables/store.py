@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_RECYCLE_SECONDS = 1800
+DEFAULT_POOL_SIZE = 5  # SQLAlchemy's own; worker processes size theirs to their threads
+POOL_OVERFLOW = 10  # connections beyond the pool, opened for a burst and closed when returned
 """Connections are replaced after half an hour, before proxies and firewalls drop idle ones."""
 
 
@@ -61,12 +63,14 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
+def make_engine(url: str, *, foreign_keys: bool = True, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     """An engine for ``url`` with the settings billing relies on.
 
     ``foreign_keys=False`` only matters on SQLite and is for migrations: batch table rebuilds
     drop and recreate referenced tables, which enforced foreign keys would refuse. Statement
     parameters never appear in error messages (``hide_parameters``): they carry customer data.
+    ``pool_size`` is how many connections stay open: a process whose threads outnumber it closes
+    and reopens a connection for nearly every transaction (a server process forked each time).
     """
     parsed = make_url(url)
     if _is_sqlite(parsed):
@@ -79,7 +83,8 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
     # No pre-ping: it costs a round trip per checkout, i.e. per transaction. A connection that died
     # meanwhile fails its first statement instead; SQLAlchemy then discards the whole pool and the
     # message is retried (a transient fault), so a database restart costs one retry, not a message.
-    return create_engine(parsed, pool_recycle=POOL_RECYCLE_SECONDS, hide_parameters=True)
+    return create_engine(parsed, pool_recycle=POOL_RECYCLE_SECONDS, pool_size=pool_size,
+                         max_overflow=POOL_OVERFLOW, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
