@@ -277,21 +277,36 @@ class OutboxWakeup:
             self.connection.close()
 
 
+LAG_REFRESH_SECONDS = 1.0
+"""How often the backlog gauges are measured: far finer than any scrape, one query a second at most."""
+
+
 def run(sessions: sessionmaker[Session], publisher: Publisher, *, source: str, batch_size: int,
         interval: float, stop: threading.Event, clock: Clock, invoice_prefix: str = "INV",
-        fanout: Fanout | None = None) -> None:
-    """Relay until ``stop`` is set; errors are logged and retried, never fatal."""
+        fanout: Fanout | None = None, linger: float = 0.0) -> None:
+    """Relay until ``stop`` is set; errors are logged and retried, never fatal.
+
+    After a round that published some events but not a full batch, the relay waits ``linger``
+    seconds before the next: under a steady stream each round then carries the events of that
+    span, not the one event the last commit notified (a round costs three transactions).
+    An idle relay is not delayed: the first commit's notification starts a round at once.
+    """
     bind = sessions.kw.get("bind")
     wakeup = OutboxWakeup(bind, stop) if isinstance(bind, Engine) else None
+    measured = -LAG_REFRESH_SECONDS
     try:
         while not stop.is_set():
             try:
                 sent = relay_once(sessions, publisher, source=source, batch_size=batch_size, now=clock.now(),
                                   invoice_prefix=invoice_prefix, fanout=fanout)
-                measure_lag(sessions, clock.now())
+                if time.monotonic() - measured >= LAG_REFRESH_SECONDS:
+                    measure_lag(sessions, clock.now())
+                    measured = time.monotonic()
             except Exception:
                 log.exception("relay_failed")
                 sent = 0
+            if 0 < sent < batch_size and linger > 0:
+                stop.wait(linger)
             if sent < batch_size:
                 if wakeup is not None:
                     wakeup.wait(interval)

@@ -113,3 +113,37 @@ def test_events_reach_a_redis_stream_consumer_group_as_cloudevents(
     assert {event["source"] for event in events} == {"urn:billing-test"}
     assert [event["subject"] for event in events] == ["acme", "zeta"]
     assert events[0]["data"] == {"number": "INV-0"}
+
+
+class CountingPublisher(MemoryPublisher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rounds: list[tuple[float, int]] = []
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> None:
+        super().publish(events)
+        self.rounds.append((time.monotonic(), len(events)))
+
+
+def test_a_steady_stream_is_gathered_into_rounds_and_an_idle_relay_starts_at_once(clean_pg: Engine) -> None:
+    publisher, stop = CountingPublisher(), threading.Event()
+    thread = threading.Thread(target=run, args=(make_session_factory(clean_pg), publisher), daemon=True, kwargs={
+        "source": "urn:test", "batch_size": 100, "interval": 30.0, "stop": stop, "clock": FixedClock(),
+        "linger": 1.0})
+    thread.start()
+    try:
+        time.sleep(0.5)  # listening
+        sent = time.monotonic()
+        add_events(clean_pg, ["first"])
+        while not publisher.rounds and time.monotonic() - sent < 5:
+            time.sleep(0.01)
+        assert publisher.rounds and publisher.rounds[0][0] - sent < 0.8  # not held back by the linger
+        for account in ("b", "c", "d", "e", "f"):
+            add_events(clean_pg, [account])  # a stream: each commit notifies while the relay lingers
+            time.sleep(0.02)
+        while sum(size for _, size in publisher.rounds) < 6 and time.monotonic() - sent < 10:
+            time.sleep(0.01)
+        assert [size for _, size in publisher.rounds] == [1, 5]
+    finally:
+        stop.set()
+        thread.join(35)
