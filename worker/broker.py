@@ -67,9 +67,9 @@ def build_broker(settings: Settings, kind: str | None = None) -> dramatiq.Broker
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=settings.broker_url, confirm_delivery=True, middleware=middleware)
-    from dramatiq.brokers.redis import RedisBroker
+    from worker.redis_consumer import BatchFetchRedisBroker
 
-    return RedisBroker(  # type: ignore[no-untyped-call]
+    return BatchFetchRedisBroker(  # type: ignore[no-untyped-call]
         url=settings.broker_redis_url,
         namespace=f"{settings.namespace}:dramatiq",
         middleware=middleware,
