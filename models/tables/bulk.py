@@ -100,8 +100,8 @@ def _insert_small(session: Session, table: Table, columns: Mapping[str, Sequence
     names = tuple(columns)
     count = len(columns[names[0]])
     parameters = {f"{name}_{index}": value for name, values in columns.items() for index, value in enumerate(values)}
-    result = _values_insert(table, names, count, return_ids).execute(session, parameters)
-    return sorted(int(value) for value in result.scalars().all()) if return_ids else []
+    rows = _values_insert(table, names, count, return_ids).execute(session, parameters)
+    return sorted(int(value) for value, in rows) if return_ids else []
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Row], *, return_ids: bool = False) -> list[int]:

@@ -45,7 +45,8 @@ def try_lock(bind: Session | Connection, space: LockSpace, key: str) -> bool:
     """Take the lock on ``key`` if it is free; False when another transaction holds it."""
     if not is_postgres(bind):
         return True
-    return bool(_TRY_LOCK.execute(bind, {"key": key, "space": int(space)}).scalar())
+    [(locked,)] = _TRY_LOCK.execute(bind, {"key": key, "space": int(space)})
+    return bool(locked)
 
 
 def try_lock_many(session: Session, space: LockSpace, keys: Sequence[str]) -> list[str]:

@@ -1,14 +1,15 @@
-"""Statements built and compiled once per process, then sent as driver SQL: the per-message path.
+"""Statements built and compiled once per process, then sent on the connection's cursor: the per-message path.
 
 On every ``execute`` of a Core statement SQLAlchemy builds it (when it is written inline), computes
-its cache key, looks up the compiled form and sets up an execution context: about 0.3 ms of
-Python a statement on this kind of machine, against 0.1 ms for ``exec_driver_sql`` of the same text
-(``docs/benchmarks.md``), and a message runs a dozen statements. A ``Prepared`` statement is built
-once, compiled once per dialect, and executed with ``Connection.exec_driver_sql``: still
-SQLAlchemy's connection, transaction, events and error wrapping (``hide_parameters`` included),
-without the statement machinery. Values go through the bind processors the compiled statement would
-apply, results through its result processors, so each dialect stores and returns exactly what a
-Core execute would.
+its cache key, looks up the compiled form and sets up an execution context and a result: about
+0.3 ms of Python a statement on this kind of machine, and a message runs eight. Even
+``exec_driver_sql`` still sets up the context and the result (about half of that). A ``Prepared``
+statement is built once, compiled once per dialect, and run with the connection's own cursor
+through ``Connection._cursor_execute``, the path SQLAlchemy's dialects use for their internal
+statements: still the connection's transaction, its cursor events and its error handling
+(``hide_parameters``, a lost connection invalidating the pool), without the rest. Values go
+through the bind processors the compiled statement would apply, results through its result
+processors, so each dialect stores and returns exactly what a Core execute would.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Executable
+from sqlalchemy import Connection, Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
-Result = CursorResult[*tuple[Any, ...]]
 Build = Callable[[str], Executable]
 """Builds the statement for a dialect name (``upsert`` is spelt per dialect)."""
 
@@ -74,28 +74,34 @@ class Prepared:
             compiled = self._compiled[dialect.name] = _compile(statement, dialect)
         return compiled
 
-    def _run(self, bind: Session | Connection, params: Mapping[str, Any]) -> tuple[Result, _Compiled]:
+    def _run(self, bind: Session | Connection, params: Mapping[str, Any]) -> tuple[Sequence[Any], _Compiled]:
         connection = bind.connection() if isinstance(bind, Session) else bind
+        if not connection.in_transaction():
+            connection.begin()  # what any execute would do (autobegin); a no-op BEGIN under AUTOCOMMIT
         compiled = self._for(connection.dialect)
         if compiled.binds or compiled.defaults:
             params = {**compiled.defaults, **params}
             for name, processor in compiled.binds:
                 params[name] = processor(params[name])
-        if compiled.names is not None:
-            return connection.exec_driver_sql(compiled.sql, tuple(params[name] for name in compiled.names)), compiled
-        return connection.exec_driver_sql(compiled.sql, dict(params)), compiled
+        values = tuple(params[name] for name in compiled.names) if compiled.names is not None else dict(params)
+        cursor = connection.connection.cursor()
+        try:
+            connection._cursor_execute(cursor, compiled.sql, values)  # private, stable since 1.x: see the docstring
+            rows = cursor.fetchall() if cursor.description is not None else []
+        finally:
+            cursor.close()
+        return rows, compiled
 
-    def execute(self, bind: Session | Connection, params: Mapping[str, Any]) -> Result:
-        """Run the statement; for results whose columns need no conversion (ids, counts, text)."""
-        result, compiled = self._run(bind, params)
+    def execute(self, bind: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement and return its rows as sent; for columns needing no conversion (ids, counts, text)."""
+        rows, compiled = self._run(bind, params)
         if any(compiled.results):
             raise TypeError("this statement's results need converting: fetch them with rows()")
-        return result
+        return [tuple(row) for row in rows]
 
     def rows(self, bind: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement and return its rows with each column converted as Core would."""
-        result, compiled = self._run(bind, params)
-        rows: Sequence[Any] = result.all()
+        rows, compiled = self._run(bind, params)
         if not any(compiled.results):
             return [tuple(row) for row in rows]
         return [tuple(value if processor is None else processor(value)
