@@ -20,23 +20,25 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
-def text_depth(text: str, limit: int) -> int:
-    """How deeply ``text`` (JSON) nests objects and lists, counting no further than ``limit + 1``.
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether ``text`` (JSON) nests objects and lists more than ``limit`` levels deep.
 
-    Strings are removed first (a ``[`` inside one is not nesting), then only brackets are walked.
-    Malformed text gets some number: the JSON parser words its own error afterwards.
+    Nesting is never deeper than the number of opening brackets, so a text with few of them is
+    answered by counting. Otherwise strings are removed first (a ``[`` inside one is not nesting),
+    then only brackets are walked. Malformed text gets some answer: the JSON parser words its own
+    error afterwards.
     """
-    depth = deepest = 0
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
     for char in _BRACKETS.sub("", _STRING.sub("", text)):
         if char in "[{":
             depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    return deepest
+            if depth > limit:
+                return True
         else:
             depth = max(0, depth - 1)
-    return deepest
+    return False
 
 
 def value_depth(value: object, limit: int) -> int:

@@ -34,7 +34,7 @@ from dramatiq.encoder import Encoder, MessageData
 from dramatiq.message import generate_unique_id
 from dramatiq.worker import ConsumerThread
 
-from jobs.limits import DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_MAX_JSON_DEPTH, text_depth
+from jobs.limits import DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_MAX_JSON_DEPTH, nests_deeper_than
 from jobs.routes import QUARANTINE
 
 if TYPE_CHECKING:  # redis loads with its broker (`billing simulate` has a stub one)
@@ -232,7 +232,7 @@ class SafeJSONEncoder(Encoder):
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return quarantine_message(raw, "not UTF-8", _salvaged_options(None, raw))
-        if text_depth(text, self.max_depth + 2) > self.max_depth + 2:
+        if nests_deeper_than(text, self.max_depth + 2):
             reason = f"nested more than {self.max_depth} levels deep"
             return quarantine_message(raw, reason, _salvaged_options(None, raw))
         try:
