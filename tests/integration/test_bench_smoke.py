@@ -46,7 +46,7 @@ def test_the_benchmark_runs_its_parts_and_writes_the_report(tmp_path: Path, redi
     assert (results["latency"]["sent"], results["latency"]["received"]) == (40, 40)
     assert [check for check in results["checks"] if not check["ok"]] == []
     assert len(results["checks"]) == 58  # 13 per bill-run size, 13 onboarding, 1 no-op, 14 bare, 4 latency
-    assert [target["verdict"] in {"PASS", "MISS"} for target in results["targets"]] == [True] * 6
+    assert [target["verdict"] in {"PASS", "MISS"} for target in results["targets"]] == [True] * 7
 
     text = out.read_text()
     assert "python -m tests.bench.run --out" in text and "All 58 checks passed." in text
