@@ -88,7 +88,6 @@ def _shared_processors(log_format: str) -> list[Processor]:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.PositionalArgumentsFormatter(),
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         exceptions,
     ]
@@ -120,7 +119,9 @@ def configure_logging(settings: Settings, *, direct_stderr: bool = False) -> Non
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+        # The timestamp is the process' own: stamped after redaction, which would only scan its colons.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
     )
     handler = _StderrHandler(direct=direct_stderr)
     handler.setFormatter(formatter)
