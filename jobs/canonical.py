@@ -36,9 +36,27 @@ def _refuse_floats(value: object, path: str) -> None:
             _refuse_floats(item, f"{path}.{index}" if path else str(index))
 
 
+def _only_exact_values(value: object) -> bool:
+    """Whether ``value`` holds no float and no key that is not a string: the walk without the paths
+    ``_refuse_floats`` spells for its error, so a clean value (nearly all) costs one pass of type checks."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, float):
+            return False
+    return True
+
+
 def canonical_json(obj: object) -> bytes:
     """Sorted keys, ``(",", ":")`` separators, UTF-8 without escapes; ``ValueError`` on floats."""
-    _refuse_floats(obj, "")
+    if not _only_exact_values(obj):
+        _refuse_floats(obj, "")
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return text.encode("utf-8")
 

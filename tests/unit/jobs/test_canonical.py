@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from jobs.canonical import FloatInJsonError, body_hash, canonical_json
+from jobs.canonical import FloatInJsonError, _only_exact_values, _refuse_floats, body_hash, canonical_json
 
 
 def test_keys_are_sorted_without_spaces_and_text_stays_utf8() -> None:
@@ -39,3 +41,21 @@ def test_floats_are_refused_anywhere_with_their_path(value: object, path: str) -
 def test_non_string_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="keys must be strings"):
         canonical_json({1: "a"})
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=3),
+    lambda children: st.lists(children, max_size=3) | st.tuples(children)
+    | st.dictionaries(st.text(max_size=2) | st.integers(0, 3), children, max_size=3),
+    max_leaves=20,
+)
+
+
+@given(_VALUES)
+def test_the_quick_check_agrees_with_the_walk_that_names_the_path(value: object) -> None:
+    try:
+        _refuse_floats(value, "")
+    except ValueError:
+        assert not _only_exact_values(value)
+    else:
+        assert _only_exact_values(value)
