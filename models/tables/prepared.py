@@ -60,22 +60,6 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     return _Compiled(compiled.string, names, defaults, binds, results)
 
 
-_CURSOR = "billing.prepared_cursor"
-
-
-def _cursor_of(connection: Connection) -> Any:
-    """The one cursor prepared statements use on this DBAPI connection, made on first use.
-
-    It lives in the pooled connection's ``info``, which SQLAlchemy empties whenever it replaces the
-    DBAPI connection (invalidated, recycled); every result is fetched whole, so it is always free.
-    """
-    pooled = connection.connection
-    cached = pooled.info.get(_CURSOR)
-    if cached is None or cached[0] is not pooled.dbapi_connection:
-        cached = pooled.info[_CURSOR] = (pooled.dbapi_connection, pooled.cursor())
-    return cached[1]
-
-
 class Prepared:
     """One statement, compiled on first use per dialect; ``execute`` runs it, ``rows`` fetches converted rows."""
 
@@ -100,9 +84,13 @@ class Prepared:
             for name, processor in compiled.binds:
                 params[name] = processor(params[name])
         values = tuple(params[name] for name in compiled.names) if compiled.names is not None else dict(params)
-        cursor = _cursor_of(connection)
-        connection._cursor_execute(cursor, compiled.sql, values)  # private, stable since 1.x: see the docstring
-        return (cursor.fetchall() if cursor.description is not None else []), compiled
+        cursor = connection.connection.cursor()
+        try:
+            connection._cursor_execute(cursor, compiled.sql, values)  # private, stable since 1.x: see the docstring
+            rows = cursor.fetchall() if cursor.description is not None else []
+        finally:
+            cursor.close()
+        return rows, compiled
 
     def execute(self, bind: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement and return its rows as sent; for columns needing no conversion (ids, counts, text)."""
