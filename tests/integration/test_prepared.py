@@ -94,3 +94,17 @@ def test_a_connection_the_server_dropped_is_invalidated_and_replaced(clean_pg: E
             assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != victim
     finally:
         engine.dispose()
+
+
+def test_statements_after_a_failed_one_run_on_the_same_connection(engine: Engine) -> None:
+    postgres = engine.dialect.name == "postgresql"
+    single = make_engine(engine.url.render_as_string(hide_password=False)) if postgres else engine  # one connection
+    try:
+        sessions = make_session_factory(single)
+        with pytest.raises(DBAPIError), transaction(sessions) as session:
+            _INSERT.rows(session, {"message_id": "m-5", "broker": None, "seen_at": SEEN})
+        with transaction(sessions) as session:  # the pool hands back the same connection
+            assert _INSERT.rows(session, {"message_id": "m-5", "broker": "b", "seen_at": SEEN}) == [(1, SEEN)]
+    finally:
+        if postgres:
+            single.dispose()
