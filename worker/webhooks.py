@@ -249,10 +249,10 @@ def measure_pending(sessions: sessionmaker[Session], endpoints: Sequence[Endpoin
     """``billing_webhook_pending{endpoint}``: undelivered (pending or dead) rows per configured endpoint."""
     names = [endpoint.name for endpoint in endpoints]
     with transaction(sessions) as session:
-        counts = dict(session.execute(
+        counts = {endpoint: pending for endpoint, pending in session.execute(
             select(WebhookDelivery.endpoint, func.count()).where(
                 WebhookDelivery.endpoint.in_(names), WebhookDelivery.status != DeliveryStatus.DELIVERED)
-            .group_by(WebhookDelivery.endpoint)).tuples().all())
+            .group_by(WebhookDelivery.endpoint))}
     for name in names:
         WEBHOOK_PENDING.labels(endpoint=name).set(counts.get(name, 0))
     return {name: int(counts.get(name, 0)) for name in names}

@@ -29,7 +29,7 @@ from tests.e2e.stack import billing, wait_for
 from tests.webhook_receiver import Receiver, endpoints_json, receiving
 from worker.outbox import MemoryPublisher, run
 from worker.settings import Settings
-from worker.webhooks import WebhookSink, load_endpoints, start_delivery
+from worker.webhooks import Endpoint, WebhookSink, load_endpoints, measure_pending, start_delivery
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +189,17 @@ def test_a_dead_endpoint_delays_neither_another_endpoint_nor_the_stream(clean_pg
     assert_in_order_per_account(healthy, ids, accounts)
     assert uninterested.all() == []  # it asked for other event types
     assert all(healthy.signed(request) for request in healthy.all())
+
+
+def test_the_pending_gauge_counts_undelivered_rows_per_configured_endpoint(clean_pg: Engine) -> None:
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    rows = [("alpha", "pending"), ("alpha", "dead"), ("alpha", "delivered"), ("beta", "delivered"),
+            ("unconfigured", "pending")]
+    with clean_pg.begin() as connection:
+        connection.execute(insert(WebhookDelivery), [
+            {"endpoint": endpoint, "event_id": new_event_id(), "event_type": "invoice.created", "account_id": "a",
+             "body": "{}", "status": status, "next_attempt_at": now, "retry_until": now, "created_at": now}
+            for endpoint, status in rows])
+    endpoints = [Endpoint(name=name, url="http://127.0.0.1:9/hook", secret="s" * 32) for name in ("alpha", "beta")]
+    assert measure_pending(make_session_factory(clean_pg), endpoints) == {"alpha": 2, "beta": 0}
+    assert REGISTRY.get_sample_value("billing_webhook_pending", {"endpoint": "alpha"}) == 2
