@@ -42,7 +42,7 @@ def _connections_opened(engine: Engine, rounds: int) -> int:
         for _ in range(rounds):
             barrier.wait(10)  # every thread holds a connection at once
             with transaction(sessions) as session:
-                session.execute(text("SELECT pg_sleep(0.005)"))
+                session.execute(text("SELECT pg_sleep(0.05)"))  # long enough to overlap
 
     threads = [threading.Thread(target=work) for _ in range(THREADS)]
     for thread in threads:

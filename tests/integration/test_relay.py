@@ -129,7 +129,7 @@ def test_a_steady_stream_is_gathered_into_rounds_and_an_idle_relay_starts_at_onc
     publisher, stop = CountingPublisher(), threading.Event()
     thread = threading.Thread(target=run, args=(make_session_factory(clean_pg), publisher), daemon=True, kwargs={
         "source": "urn:test", "batch_size": 100, "interval": 30.0, "stop": stop, "clock": FixedClock(),
-        "linger": 1.0})
+        "linger": 2.0})
     thread.start()
     try:
         time.sleep(0.5)  # listening
