@@ -68,10 +68,10 @@ def claim(
     values = {"key": key, "message_type": message_type, "message_id": message_id, "body_hash": body_hash,
               "outcome": str(outcome), "processed_at": now}
     if account_lock is not None and is_postgres(session):  # SQLite takes no locks (models.tables.locks)
-        claimed = next(iter(_LOCK_AND_CLAIM.execute(session, {**values, "lock_key": account_lock})), None)
+        claimed = _LOCK_AND_CLAIM.execute(session, {**values, "lock_key": account_lock})
     else:
-        claimed = next(iter(_CLAIM.execute(session, values)), None)
-    if claimed is not None:
+        claimed = _CLAIM.execute(session, values)
+    if claimed:  # the row the insert returned
         return True
     _check_same_body(session, key, body_hash, what)
     return False

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_RECYCLE_SECONDS = 1800
+"""Connections are replaced after half an hour, before proxies and firewalls drop idle ones."""
 DEFAULT_POOL_SIZE = 5  # SQLAlchemy's own; worker processes size theirs to their threads
 POOL_OVERFLOW = 10  # connections beyond the pool, opened for a burst and closed when returned
-"""Connections are replaced after half an hour, before proxies and firewalls drop idle ones."""
 
 
 def _is_sqlite(url: URL) -> bool:
